@@ -1,0 +1,47 @@
+"""zeroskip: compute with the zeros left out.
+
+Example:
+    >>> import numpy as np, zeroskip as zs
+    >>> t = zs.as_tensor(np.eye(3), format="csr")
+    >>> t.nnz, t.format.name
+    (3, 'csr')
+"""
+
+from zeroskip import config
+from zeroskip.errors import (
+    CoordinateError,
+    DenseLimitError,
+    DTypeError,
+    DuplicateError,
+    FileFormatError,
+    FormatError,
+    MissingDependencyError,
+    OrderError,
+    ShapeError,
+    StructureError,
+    ZeroskipError,
+)
+from zeroskip.formats import Format, SparseTensor, as_format, as_tensor, from_coo
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CoordinateError",
+    "DTypeError",
+    "DenseLimitError",
+    "DuplicateError",
+    "FileFormatError",
+    "Format",
+    "FormatError",
+    "MissingDependencyError",
+    "OrderError",
+    "ShapeError",
+    "SparseTensor",
+    "StructureError",
+    "ZeroskipError",
+    "__version__",
+    "as_format",
+    "as_tensor",
+    "config",
+    "from_coo",
+]

@@ -1,0 +1,1 @@
+"""Benchmarks: data sets, workloads, runner, results and reports (top layer)."""

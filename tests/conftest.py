@@ -24,5 +24,7 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 def data_dir() -> Path:
     """../shared/data beside the project; tests that need it skip loudly when it is missing."""
     if not DATA.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"shared data not found at {DATA}; CI must run with ../shared beside the checkout")
         pytest.skip(f"shared data not found at {DATA}")
     return DATA

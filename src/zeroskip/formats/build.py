@@ -38,9 +38,21 @@ def level_sizes(coords: np.ndarray, storage_shape: tuple[int, ...], levels: tupl
     """Number of positions of each level for sorted unique ``coords`` (storage order), without building."""
     sizes, parent, count = [], np.zeros(len(coords), dtype=np.int64), 1
     for depth, level in enumerate(levels):
-        parent, count = _descend(parent, count, coords[:, depth], storage_shape[depth], level)[:2]
+        parent, count = _descend(parent, count, _keys(coords, depth, levels), storage_shape[depth], level)[:2]
         sizes.append(count)
     return sizes
+
+
+def _keys(coords: np.ndarray, depth: int, levels: tuple[Level, ...]) -> np.ndarray:
+    """The coordinates that tell entries of a level apart: its column, or for a non-unique level
+    the tuple of its COO block (it and the singleton levels below), which levels after the block
+    (``'nqd'``) may repeat."""
+    if levels[depth].unique:
+        return coords[:, depth]
+    end = depth + 1
+    while end < len(levels) and levels[end].branchless:
+        end += 1
+    return coords[:, depth:end]
 
 
 def _descend(parent: np.ndarray, count: int, crd: np.ndarray, size: int, level: Level):
@@ -50,8 +62,11 @@ def _descend(parent: np.ndarray, count: int, crd: np.ndarray, size: int, level: 
     if level.branchless:
         return parent, count, None
     new = np.ones(len(crd), dtype=bool)
-    if level.unique and len(crd) > 1:
-        new[1:] = (parent[1:] != parent[:-1]) | (crd[1:] != crd[:-1])
+    if len(crd) > 1:
+        changed = crd[1:] != crd[:-1]
+        if changed.ndim == 2:  # a COO block's tuple
+            changed = changed.any(axis=1)
+        new[1:] = (parent[1:] != parent[:-1]) | changed
     positions = np.cumsum(new) - 1
     return positions, int(new.sum()), new
 
@@ -73,14 +88,18 @@ def pack(
         index_dtype = choose_index_dtype(storage_shape, sizes)
     out: list[LevelArrays] = []
     parent, count = np.zeros(nnz, dtype=np.int64), 1
+    block_new = None  # which nonzeros start a new tuple of the COO block being built
     for depth, level in enumerate(levels):
         crd_all = coords[:, depth]
-        positions, new_count, new = _descend(parent, count, crd_all, storage_shape[depth], level)
+        positions, new_count, new = _descend(parent, count, _keys(coords, depth, levels), storage_shape[depth], level)
         if level.locate:
             out.append(LevelArrays())
+            block_new = None
         elif level.branchless:
-            out.append(LevelArrays(crd=crd_all.astype(index_dtype)))
+            kept = crd_all if block_new is None else crd_all[block_new]
+            out.append(LevelArrays(crd=kept.astype(index_dtype)))
         else:
+            block_new = None if level.unique else new
             check_dense_alloc(count + 1, np.dtype(index_dtype).itemsize, f"pos array of level {depth}")
             counts = np.bincount(parent[new], minlength=count)
             pos = np.zeros(count + 1, dtype=index_dtype)
@@ -137,10 +156,12 @@ def canonical_coo(
     *,
     sum_duplicates: bool = False,
     keep_zeros: bool = False,
+    mode_order: tuple[int, ...] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Sort coordinates (rows of ``coords``), merge or reject duplicates, drop zeros.
 
-    Coordinates must already be in range (see ``check_coords``).
+    Coordinates must already be in range (see ``check_coords``). ``mode_order`` (of storage
+    columns) only serves to quote a duplicate in the user's mode order.
     """
     nnz, ndim = coords.shape
     if nnz > 1 and ndim > 0:
@@ -158,13 +179,16 @@ def canonical_coo(
         same = np.ones(max(nnz - 1, 0), dtype=bool)  # a scalar's entries all share one coordinate
     if same.any():
         if not sum_duplicates:
-            first = int(np.flatnonzero(same)[0])
+            first = coords[int(np.flatnonzero(same)[0])]
+            if mode_order is not None:
+                first = first[np.argsort(mode_order)]  # storage columns back to mode order
             raise DuplicateError(
-                f"coordinate {tuple(int(c) for c in coords[first])} appears more than once; "
+                f"coordinate {tuple(int(c) for c in first)} appears more than once; "
                 f"pass sum_duplicates=True to add duplicates together"
             )
         starts = np.flatnonzero(np.concatenate(([True], ~same)))
-        vals = np.add.reduceat(vals, starts) if len(vals) else vals
+        # dtype= keeps the value dtype: reduceat would widen int32/uint8 to int64/uint64 and bool to int64
+        vals = np.add.reduceat(vals, starts, dtype=vals.dtype) if len(vals) else vals
         coords = coords[starts]
     if not keep_zeros:
         keep = vals != 0

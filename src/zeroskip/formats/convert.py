@@ -32,8 +32,8 @@ def from_coo(coords, vals, shape, format="coo", *, sum_duplicates=False, keep_ze
     """Canonical tensor from a coordinate list in any order (see ``SparseTensor.from_coo``)."""
     shape = check_shape(shape)
     coords = np.asarray(coords)
-    if coords.size == 0:
-        coords = coords.reshape(0, len(shape))
+    if coords.size == 0 and (coords.ndim != 2 or coords.shape[1] != len(shape)):
+        coords = coords.reshape(0, len(shape))  # keep (n, 0): n entries of a scalar
     if coords.ndim == 1 and len(shape) == 1:
         coords = coords.reshape(-1, 1)
     if coords.dtype.kind not in "iu":
@@ -53,7 +53,7 @@ def from_coo(coords, vals, shape, format="coo", *, sum_duplicates=False, keep_ze
     storage = coords[:, list(fmt.mode_order)]
     storage_shape = fmt.storage_shape(shape)
     storage, vals = build.canonical_coo(storage, vals, storage_shape, sum_duplicates=sum_duplicates,
-                                        keep_zeros=keep_zeros)
+                                        keep_zeros=keep_zeros, mode_order=fmt.mode_order)
     return _from_storage(storage, vals, shape, fmt, index_dtype)
 
 
@@ -98,7 +98,8 @@ def to_numpy(tensor: SparseTensor) -> np.ndarray:
     fmt = tensor.format
     if fmt.is_dense:
         storage = tensor.vals.reshape(fmt.storage_shape(tensor.shape))
-        return np.ascontiguousarray(storage.transpose(np.argsort(fmt.mode_order)))
+        # A fresh writeable copy (np.ascontiguousarray would hand back the read-only vals, and 1-d for a scalar).
+        return np.array(storage.transpose(np.argsort(fmt.mode_order)), order="C")
     out = np.zeros(tensor.shape, dtype=tensor.dtype)
     coords, vals = tensor.to_coo(keep_zeros=True)
     out[tuple(coords.T)] = vals

@@ -143,7 +143,7 @@ def _named(name: str, ndim: int | None, mode_order: tuple[int, ...] | None) -> F
         raise FormatError(f"format {name!r} needs the tensor order: pass ndim=")
     letters = {"dense": "d" * ndim, "csf": "s" * ndim, "sparse": "s" * ndim}.get(name)
     if name == "coo":
-        letters = "s" if ndim == 1 else "n" + "q" * (ndim - 1)
+        letters = {0: "", 1: "s"}.get(ndim, "n" + "q" * (ndim - 1))
     order = tuple(range(ndim)) if mode_order is None else tuple(mode_order)
     return Format(_levels_from_letters(letters), order)
 
@@ -186,7 +186,7 @@ def _parse(spec: str, ndim: int | None, mode_order: tuple[int, ...] | None) -> F
     named = _named(letters.lower(), ndim, mode_order)
     if named is not None:
         return named
-    if not letters:
+    if not letters and ndim != 0:  # the empty string is the spec of the scalar format
         raise FormatError(f"empty format {spec!r}")
     levels = _levels_from_letters(letters)
     order = tuple(range(len(levels))) if mode_order is None else tuple(int(m) for m in mode_order)

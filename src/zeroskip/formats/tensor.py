@@ -142,6 +142,8 @@ class SparseTensor:
                  index_dtype=None) -> SparseTensor:
         """The same tensor stored in another format (a new mode order transposes the storage)."""
         fmt = as_format(format, ndim=self.ndim, mode_order=mode_order)
+        if index_dtype is None and self.index_dtype == np.int64 and not self.format.is_dense:
+            index_dtype = np.int64  # a wide index, chosen or needed, stays wide
         wanted_index = np.dtype(index_dtype) if index_dtype is not None else self.index_dtype
         if fmt == self.format and wanted_index == self.index_dtype:
             return self

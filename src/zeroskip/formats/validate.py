@@ -161,7 +161,7 @@ def _check_fiber_order(crd: np.ndarray, segment_starts: np.ndarray, depth: int) 
 def _check_tuples_unique(fmt: Format, arrays: tuple[LevelArrays, ...]) -> None:
     """Below a non-unique level, whole coordinate tuples must be sorted and unique (COO)."""
     for depth, level in enumerate(fmt.levels):
-        if level.unique:
+        if level.unique or level.branchless:  # a block starts at its non-unique compressed level
             continue
         chain = [arrays[depth].crd]
         below = depth + 1
@@ -170,7 +170,7 @@ def _check_tuples_unique(fmt: Format, arrays: tuple[LevelArrays, ...]) -> None:
             below += 1
         cols = np.stack([c.astype(np.int64) for c in chain], axis=1)
         if len(cols) < 2:
-            return
+            continue  # not return: a later COO block ('nqnq') is checked too
         diff = cols[1:] - cols[:-1]
         nonzero = diff != 0
         first = np.where(nonzero.any(axis=1), nonzero.argmax(axis=1), -1)
@@ -187,7 +187,6 @@ def _check_tuples_unique(fmt: Format, arrays: tuple[LevelArrays, ...]) -> None:
                 f"{what} coordinates below non-unique level {depth}: entry {k} {tuple(cols[k].tolist())} "
                 f"then entry {k + 1} {tuple(cols[k + 1].tolist())}"
             )
-        return
 
 
 def _check_no_stored_zeros(fmt: Format, arrays, vals: np.ndarray, parent_counts: list[int]) -> None:

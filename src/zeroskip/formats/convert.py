@@ -19,7 +19,7 @@ from zeroskip.errors import DTypeError, FormatError, ShapeError
 from zeroskip.formats import build
 from zeroskip.formats.format import Format, as_format
 from zeroskip.formats.tensor import SparseTensor
-from zeroskip.formats.validate import check_shape, check_value_dtype
+from zeroskip.formats.validate import check_shape, check_value_dtype, native_values
 
 
 def default_format(ndim: int) -> Format:
@@ -41,7 +41,7 @@ def from_coo(coords, vals, shape, format="coo", *, sum_duplicates=False, keep_ze
             coords = coords.astype(np.int64)
         else:
             raise DTypeError(f"coordinates must be integers, got dtype {coords.dtype}")
-    vals = np.asarray(vals)
+    vals = native_values(vals)
     if vals.ndim == 0:
         vals = np.full(len(coords), vals)
     check_value_dtype(vals.dtype)
@@ -80,7 +80,7 @@ def _from_storage(storage, vals, shape, fmt: Format, index_dtype) -> SparseTenso
 
 def from_numpy(array, format=None, *, keep_zeros=False, index_dtype=None) -> SparseTensor:
     """Tensor from a numpy array (or anything ``np.asarray`` takes)."""
-    array = np.asarray(array)
+    array = native_values(array)
     check_value_dtype(array.dtype)
     fmt = default_format(array.ndim) if format is None else as_format(format, ndim=array.ndim)
     if fmt.is_dense and index_dtype is None:

@@ -123,9 +123,6 @@ def _levels_from_letters(letters: str) -> tuple[Level, ...]:
     return tuple(levels)
 
 
-_NAMES = ("dense", "csr", "csc", "coo", "dcsr", "dcsc", "sparse", "csf")
-
-
 def _named(name: str, ndim: int | None, mode_order: tuple[int, ...] | None) -> Format | None:
     fixed = {"csr": ("ds", (0, 1)), "csc": ("ds", (1, 0)), "dcsr": ("ss", (0, 1)), "dcsc": ("ss", (1, 0))}
     if name in fixed:
@@ -139,8 +136,10 @@ def _named(name: str, ndim: int | None, mode_order: tuple[int, ...] | None) -> F
         return Format(_levels_from_letters("s"), (0,))
     if name not in ("dense", "coo", "csf", "sparse"):
         return None
+    if ndim is None and mode_order is not None:
+        ndim = len(mode_order)  # 'csf[2,0,1]' names its order
     if ndim is None:
-        raise FormatError(f"format {name!r} needs the tensor order: pass ndim=")
+        raise FormatError(f"format {name!r} needs the tensor order: pass ndim= or a mode order")
     letters = {"dense": "d" * ndim, "csf": "s" * ndim, "sparse": "s" * ndim}.get(name)
     if name == "coo":
         letters = {0: "", 1: "s"}.get(ndim, "n" + "q" * (ndim - 1))

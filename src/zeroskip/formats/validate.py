@@ -48,9 +48,17 @@ def check_shape(shape) -> tuple[int, ...]:
 def check_value_dtype(dtype) -> np.dtype:
     """Accept float32/64, signed and unsigned integers and bool; refuse the rest by name."""
     dtype = np.dtype(dtype)
+    if not dtype.isnative:
+        raise DTypeError(f"values of dtype {dtype.str} are not in native byte order; use native_values() first")
     if dtype.kind in "iub" or dtype in (np.dtype(np.float32), np.dtype(np.float64)):
         return dtype
     raise DTypeError(f"values of dtype {dtype} are not supported; use float32, float64, an integer or bool")
+
+
+def native_values(values) -> np.ndarray:
+    """``values`` as an array in native byte order (big-endian input from files is converted once)."""
+    array = np.asarray(values)
+    return array if array.dtype.isnative else array.astype(array.dtype.newbyteorder("="))
 
 
 def verify_tensor(

@@ -65,7 +65,7 @@ def _pick(path, table: dict):
     for ext in sorted(table, key=len, reverse=True):
         if lower.endswith(ext):
             return table[ext]
-    suffix = "".join(s for s in _suffixes(lower)) or "(none)"
+    suffix = "".join(_suffixes(lower)) or "(none)"
     raise FileFormatError(
         f"cannot tell the file type of {name!r} from its extension {suffix!r}; "
         f"expected one of {', '.join(table)}"

@@ -29,7 +29,7 @@ import zlib
 import numpy as np
 
 from zeroskip.config import check_dense_alloc
-from zeroskip.errors import DenseLimitError, DTypeError, FileFormatError, ShapeError, ZeroskipError
+from zeroskip.errors import DenseLimitError, DTypeError, FileFormatError, ShapeError
 from zeroskip.formats.convert import as_tensor
 from zeroskip.formats.tensor import SparseTensor
 
@@ -76,8 +76,6 @@ def read_mtx(path_or_file, format=None, *, keep_zeros: bool = False) -> SparseTe
         return SparseTensor.from_coo(np.zeros((0, 2), np.int64), np.zeros(0, dtype), (rows, cols), fmt)
     try:
         matrix = scipy.io.mmread(io.BytesIO(data))
-    except ZeroskipError:
-        raise
     except MemoryError as exc:
         raise DenseLimitError(f"{name}: reading it ran out of memory: {exc}") from exc
     except Exception as exc:

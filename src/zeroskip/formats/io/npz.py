@@ -144,6 +144,7 @@ def _check_member(archive, member: str, key: str, name: str) -> None:
             shape, _, dtype = np.lib.format.read_array_header_2_0(m)
         else:
             raise FileFormatError(f"{name}: member {key!r} has .npy version {version}, expected 1.0 or 2.0")
+        data_bytes = info.file_size - m.tell()
     if dtype.hasobject:
         raise FileFormatError(f"{name}: member {key!r} holds Python objects ({dtype}); zeroskip never unpickles")
     count = 1
@@ -151,10 +152,10 @@ def _check_member(archive, member: str, key: str, name: str) -> None:
         count *= int(size)
     # The header is untrusted: refuse sizes the member cannot hold before numpy allocates them.
     check_dense_alloc(count, dtype.itemsize, f"array {key!r} of {name}")
-    if count * dtype.itemsize > info.file_size:
+    if count * dtype.itemsize > data_bytes:
         raise FileFormatError(
             f"{name}: member {key!r} claims shape {shape} of {dtype} ({count * dtype.itemsize} bytes) "
-            f"but holds {info.file_size} bytes"
+            f"but holds {data_bytes} bytes of data"
         )
 
 
@@ -167,7 +168,9 @@ def _zeroskip_tensor(arrays: dict[str, np.ndarray], name: str) -> SparseTensor:
     if version.ndim != 0 or version.dtype.kind not in "iu" or int(version) != VERSION:
         raise FileFormatError(f"{name}: zeroskip_version is {version!r}; this zeroskip reads version {VERSION}")
     if shape_arr.ndim != 1 or (shape_arr.dtype.kind not in "iu" and len(shape_arr)):
-        raise FileFormatError(f"{name}: shape must be a 1-d integer array, got {shape_arr.dtype} of shape {shape_arr.shape}")
+        raise FileFormatError(
+            f"{name}: shape must be a 1-d integer array, got {shape_arr.dtype} of shape {shape_arr.shape}"
+        )
     if spec_arr is None or spec_arr.ndim != 0 or spec_arr.dtype.kind != "U":
         raise FileFormatError(f"{name}: format must be a string such as 'ds[1,0]', got {spec_arr!r}")
     shape = tuple(int(s) for s in shape_arr)
@@ -179,7 +182,9 @@ def _zeroskip_tensor(arrays: dict[str, np.ndarray], name: str) -> SparseTensor:
         expected |= {f"level{depth}_crd"} if level.has_crd else set()
     missing, extra = sorted(expected - set(arrays)), sorted(set(arrays) - expected)
     if missing or extra:
-        raise FileFormatError(f"{name}: format {spec!r} needs keys {sorted(expected)}; missing {missing}, unexpected {extra}")
+        raise FileFormatError(
+            f"{name}: format {spec!r} needs keys {sorted(expected)}; missing {missing}, unexpected {extra}"
+        )
     levels = tuple(
         LevelArrays(
             _native(arrays[f"level{d}_pos"]) if level.has_pos else None,

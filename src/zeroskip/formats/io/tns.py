@@ -167,7 +167,9 @@ def _index(token: str, mode: int, lineno: int, name: str, shape) -> int:
         raise FileFormatError(f"{name}: line {lineno}: index {token!r} of mode {mode} is not an integer")
     index = int(token)
     if index < 1:
-        raise FileFormatError(f"{name}: line {lineno}: index {index} of mode {mode} is below 1 (.tns indices start at 1)")
+        raise FileFormatError(
+            f"{name}: line {lineno}: index {index} of mode {mode} is below 1 (.tns indices start at 1)"
+        )
     if index > _INT64_MAX:
         raise FileFormatError(f"{name}: line {lineno}: index {index} of mode {mode} does not fit int64")
     if shape is not None and index > shape[mode]:

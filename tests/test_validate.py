@@ -359,3 +359,24 @@ def test_nan_and_inf_values_are_accepted():
     gold = np.array([[np.nan, 0, 0, np.inf], [0, 0, -np.inf, 0]])
     assert_tensor_equal(t, gold)
     assert_tensor_equal(from_coo([[1, 2], [0, 3], [0, 0]], [-np.inf, np.inf, np.nan], (2, 4), "csr"), t)
+
+
+@pytest.mark.parametrize(
+    ("values", "dtype", "fits"),
+    [
+        ([2**62, 2**62 - 1], np.int64, True),
+        ([2**62, 2**62], np.int64, False),
+        ([-(2**62), -(2**62) - 1], np.int64, False),
+        ([100, 27], np.int8, True),
+        ([100, 28], np.int8, False),
+        ([200, 56], np.uint8, False),
+        ([2**63, 2**63 - 1], np.uint64, True),
+    ],
+)
+def test_summed_integer_duplicates_never_wrap(values, dtype, fits):
+    args = ([[0], [0]], np.array(values, dtype=dtype), (1,))
+    if fits:
+        assert int(zeroskip.from_coo(*args, sum_duplicates=True).vals[0]) == sum(values)
+    else:
+        with pytest.raises(zeroskip.DTypeError, match=f"outside {np.dtype(dtype)}"):
+            zeroskip.from_coo(*args, sum_duplicates=True)

@@ -21,7 +21,7 @@ from zeroskip.errors import (
     StructureError,
     ZeroskipError,
 )
-from zeroskip.formats import Format, SparseTensor, as_format, as_tensor, from_coo
+from zeroskip.formats import Format, SparseTensor, as_format, as_tensor, from_coo, load, save
 
 __version__ = "0.1.0"
 
@@ -44,4 +44,6 @@ __all__ = [
     "as_tensor",
     "config",
     "from_coo",
+    "load",
+    "save",
 ]

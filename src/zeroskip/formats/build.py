@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from zeroskip.config import check_dense_alloc
-from zeroskip.errors import CoordinateError, DuplicateError, ShapeError
+from zeroskip.errors import CoordinateError, DTypeError, DuplicateError, ShapeError
 from zeroskip.formats.level import Level
 
 INT32_MAX = np.iinfo(np.int32).max
@@ -100,7 +100,7 @@ def pack(
             out.append(LevelArrays(crd=kept.astype(index_dtype)))
         else:
             block_new = None if level.unique else new
-            check_dense_alloc(count + 1, np.dtype(index_dtype).itemsize, f"pos array of level {depth}")
+            check_dense_alloc(count + 1, 8, f"pos array of level {depth}")  # int64 bincount scratch
             counts = np.bincount(parent[new], minlength=count)
             pos = np.zeros(count + 1, dtype=index_dtype)
             np.cumsum(counts, out=pos[1:])
@@ -188,13 +188,31 @@ def canonical_coo(
             )
         starts = np.flatnonzero(np.concatenate(([True], ~same)))
         # dtype= keeps the value dtype: reduceat would widen int32/uint8 to int64/uint64 and bool to int64
-        vals = np.add.reduceat(vals, starts, dtype=vals.dtype) if len(vals) else vals
+        summed = np.add.reduceat(vals, starts, dtype=vals.dtype) if len(vals) else vals
+        if vals.dtype.kind in "iu" and len(vals):
+            _check_sum_fits(np.add.reduceat(vals.astype(np.float64), starts), summed, coords[starts])
+        vals = summed
         coords = coords[starts]
     if not keep_zeros:
         keep = vals != 0
         if not keep.all():
             coords, vals = coords[keep], vals[keep]
     return coords, vals
+
+
+def _check_sum_fits(sums: np.ndarray, wrapped: np.ndarray, coords: np.ndarray) -> None:
+    """Integer duplicates must not wrap around when summed (numpy wraps silently).
+
+    A wrap moves the sum by a multiple of 2**bits, far beyond the rounding of the float64 sum.
+    """
+    dtype = wrapped.dtype
+    bad = np.flatnonzero(np.abs(sums - wrapped.astype(np.float64)) >= 2.0 ** (8 * dtype.itemsize - 1))
+    if len(bad):
+        k, info = int(bad[0]), np.iinfo(dtype)
+        raise DTypeError(
+            f"summing the duplicates of coordinate {tuple(int(c) for c in coords[k])} gives {sums[k]:.6g}, "
+            f"outside {dtype} [{info.min}, {info.max}]; cast the values to a wider type first"
+        )
 
 
 def _linear_keys(coords: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:

@@ -432,3 +432,24 @@ def test_graphchallenge_dnn_shapes(data_dir):
     categories = load(folder / "neuron1024-l120-categories_subset.mtx")
     assert categories.shape == (1200, 1) and categories.nnz == 19
     assert np.count_nonzero(np.diff(categories.levels[1].pos)) == 19
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64])
+@pytest.mark.parametrize("symmetry", ["general", "symmetric", "skew-symmetric"])
+def test_mtx_array_layout_round_trip(tmp_path, dtype, symmetry):
+    rng = np.random.default_rng(7)
+    base = (rng.integers(-3, 4, (5, 5)) * (rng.random((5, 5)) < 0.5)).astype(dtype)
+    dense = {"general": base, "symmetric": base + base.T, "skew-symmetric": base - base.T}[symmetry]
+    path = tmp_path / "a.mtx"
+    write_mtx(path, dense, symmetry=symmetry, layout="array")
+    assert path.read_text().splitlines()[0].split()[2] == "array"
+    back = read_mtx(path)
+    np.testing.assert_array_equal(back.to_numpy(), dense.astype(back.dtype))
+    assert back.format.name == "csr" and back.nnz == np.count_nonzero(dense)
+
+
+def test_mtx_array_layout_refuses_pattern_and_unknown_layouts(tmp_path):
+    with pytest.raises(FileFormatError, match="pattern"):
+        write_mtx(tmp_path / "p.mtx", np.eye(2, dtype=bool), layout="array")
+    with pytest.raises(FileFormatError, match="'dense'"):
+        write_mtx(tmp_path / "p.mtx", np.eye(2), layout="dense")

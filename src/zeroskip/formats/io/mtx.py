@@ -96,8 +96,11 @@ def read_mtx(path_or_file, format=None, *, keep_zeros: bool = False) -> SparseTe
 
 
 def write_mtx(path, tensor, *, field: str | None = None, symmetry: str | None = None,
-              comment: str = "") -> None:
-    """Write a matrix as a Matrix Market coordinate file (``.gz``/``.bz2`` paths are compressed).
+              comment: str = "", layout: str = "coordinate") -> None:
+    """Write a matrix as a Matrix Market file (``.gz``/``.bz2`` paths are compressed).
+
+    ``layout`` is ``coordinate`` (the nonzeros) or ``array`` (every entry, column-major, within
+    the dense limit).
 
     ``field`` defaults from the dtype: bool -> ``pattern``, integers -> ``integer``, floats ->
     ``real`` (float32 is written as float64 text, so reading back gives the same numbers).
@@ -127,6 +130,13 @@ def write_mtx(path, tensor, *, field: str | None = None, symmetry: str | None = 
     matrix = sp.coo_array((vals, (coords[:, 0], coords[:, 1])), shape=t.shape)
     if symmetry != "general":
         _check_symmetry(matrix, symmetry, field)
+    if layout not in ("coordinate", "array"):
+        raise FileFormatError(f"layout must be 'coordinate' or 'array', got {layout!r}")
+    if layout == "array":
+        if field == "pattern":
+            raise FileFormatError("a pattern matrix has no array layout (it would list every entry as 1)")
+        check_dense_alloc(t.size, vals.dtype.itemsize, f"the dense array written to {name}")
+        matrix = matrix.toarray()
     with open_write(path) as f:
         try:
             scipy.io.mmwrite(f, matrix, comment=comment, field=field, symmetry=symmetry)

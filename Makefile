@@ -24,6 +24,7 @@ demo: $(STAMP)
 	$(BIN)/zeroskip demo
 
 test: $(STAMP)
+	$(BIN)/ruff check src tests
 	ZEROSKIP_VERIFY=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from zeroskip.errors import DTypeError, FormatError, MissingDependencyError, ShapeError
-from zeroskip.formats.convert import default_format, from_coo, from_numpy
+from zeroskip.formats.convert import from_coo, from_numpy
 from zeroskip.formats.format import as_format
 from zeroskip.formats.tensor import SparseTensor
 

@@ -19,18 +19,15 @@ Example:
 
 from __future__ import annotations
 
-import bz2
-import gzip
 import io
-import os
 import re
-import zlib
 
 import numpy as np
 
 from zeroskip.config import check_dense_alloc
 from zeroskip.errors import DenseLimitError, DTypeError, FileFormatError, ShapeError
 from zeroskip.formats.convert import as_tensor
+from zeroskip.formats.io.files import open_write, read_bytes, source_name
 from zeroskip.formats.tensor import SparseTensor
 
 _FIELD_DTYPES = {"real": np.float64, "double": np.float64, "integer": np.int64,
@@ -144,44 +141,7 @@ def write_mtx(path, tensor, *, field: str | None = None, symmetry: str | None = 
             raise FileFormatError(f"{name}: scipy could not write it: {exc}") from exc
 
 
-# ---- reading helpers (shared with tns.py) ------------------------------------------------------
-def source_name(source) -> str:
-    """How error messages name a path or file object."""
-    try:
-        return os.fsdecode(os.fspath(source))
-    except TypeError:
-        return str(getattr(source, "name", None) or f"<{type(source).__name__}>")
-
-
-def read_bytes(source, name: str) -> bytes:
-    """All bytes of a path (``.gz``/``.bz2`` decompressed) or of a file object.
-
-    OS errors (missing file, permissions) propagate unchanged; undecodable content is a
-    ``FileFormatError``.
-    """
-    try:
-        path = os.fspath(source)
-    except TypeError:
-        path = None
-    if path is None:
-        if not hasattr(source, "read"):
-            raise FileFormatError(f"expected a path or a binary file object, got {type(source).__name__}")
-        try:
-            data = source.read()
-        except UnicodeDecodeError as exc:
-            raise FileFormatError(f"{name}: not text in the file's encoding: {exc}") from exc
-        return data.encode("utf-8", "surrogateescape") if isinstance(data, str) else bytes(data)
-    lower = os.fsdecode(path).lower()
-    with open(path, "rb") as raw:  # open first so a missing file stays FileNotFoundError
-        if not lower.endswith((".gz", ".bz2")):
-            return raw.read()
-        try:
-            with gzip.GzipFile(fileobj=raw) if lower.endswith(".gz") else bz2.BZ2File(raw) as f:
-                return f.read()
-        except (OSError, EOFError, zlib.error, ValueError) as exc:
-            raise FileFormatError(f"{name}: cannot decompress: {exc}") from exc
-
-
+# ---- reading helpers ---------------------------------------------------------------------------
 def _screen(data: bytes, name: str) -> bytes:
     """Refuse or fix the byte patterns that crash scipy's reader (a NUL; no final newline)."""
     nul = data.find(b"\0")
@@ -267,32 +227,3 @@ def _check_symmetry(matrix, symmetry: str, field: str) -> None:
             f"cannot write symmetry={symmetry!r}: the matrix is not {symmetry} at "
             f"({int(differ.row[0])}, {int(differ.col[0])}) (0-based)"
         )
-
-
-def open_write(path):
-    """A binary file to write: a path (compressed for ``.gz``/``.bz2``) or a file object as given."""
-    try:
-        target = os.fspath(path)
-    except TypeError:
-        if not hasattr(path, "write"):
-            raise FileFormatError(f"expected a path or a binary file object, got {type(path).__name__}") from None
-        return _Borrowed(path)
-    lower = os.fsdecode(target).lower()
-    if lower.endswith(".gz"):
-        return gzip.open(target, "wb")
-    if lower.endswith(".bz2"):
-        return bz2.open(target, "wb")
-    return open(target, "wb")
-
-
-class _Borrowed:
-    """A caller's file object in a ``with`` block that does not close it."""
-
-    def __init__(self, f) -> None:
-        self.f = f
-
-    def __enter__(self):
-        return self.f
-
-    def __exit__(self, *exc) -> None:
-        return None

@@ -26,7 +26,7 @@ from zeroskip.errors import DenseLimitError, FileFormatError, ZeroskipError
 from zeroskip.formats.build import LevelArrays
 from zeroskip.formats.convert import as_tensor
 from zeroskip.formats.format import as_format
-from zeroskip.formats.io.mtx import open_write, source_name
+from zeroskip.formats.io.files import Borrowed, open_write, source_name
 from zeroskip.formats.tensor import SparseTensor
 from zeroskip.formats.validate import check_value_dtype
 
@@ -102,20 +102,7 @@ def _open_read(source):
     except TypeError:
         if not hasattr(source, "read") or not hasattr(source, "seek"):
             raise FileFormatError(f"expected a path or a seekable binary file, got {type(source).__name__}") from None
-        return _Borrowed(source)
-
-
-class _Borrowed:
-    """A caller's file object in a ``with`` block that does not close it."""
-
-    def __init__(self, f) -> None:
-        self.f = f
-
-    def __enter__(self):
-        return self.f
-
-    def __exit__(self, *exc) -> None:
-        return None
+        return Borrowed(source)
 
 
 def _load_arrays(f, name: str) -> dict[str, np.ndarray]:

@@ -20,7 +20,7 @@ import numpy as np
 
 from zeroskip.errors import CoordinateError, DuplicateError, FileFormatError, ShapeError
 from zeroskip.formats.convert import as_tensor, default_format
-from zeroskip.formats.io.mtx import open_write, read_bytes, source_name
+from zeroskip.formats.io.files import open_write, read_bytes, source_name
 from zeroskip.formats.tensor import SparseTensor
 from zeroskip.formats.validate import check_shape
 

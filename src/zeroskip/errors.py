@@ -50,3 +50,45 @@ class FileFormatError(ZeroskipError, ValueError):
 
 class MissingDependencyError(ZeroskipError, ImportError):
     """An optional dependency (an extra) is needed and not installed."""
+
+
+class ParseError(ZeroskipError, ValueError):
+    """Text that is not valid index notation or einsum; ``column`` (1-based) is where it went wrong.
+
+    The message repeats the text with a caret under the column:
+
+    >>> print(ParseError("expected ')' or ','", "y(i) = A(i j)", 12))
+    expected ')' or ',' at column 12
+      y(i) = A(i j)
+                 ^
+    """
+
+    def __init__(self, reason: str, text: str, column: int) -> None:
+        self.reason = reason
+        self.text = text
+        self.column = column
+        # Tabs and newlines become spaces so the caret stays under the column on one line.
+        shown, caret = "".join(" " if ch.isspace() else ch for ch in text), column - 1
+        if len(shown) > 100:  # a window of long text around the column
+            start = max(0, min(caret - 50, len(shown) - 100))
+            head, tail = ("..." if start else ""), ("..." if start + 100 < len(shown) else "")
+            shown, caret = head + shown[start : start + 100] + tail, caret - start + len(head)
+        super().__init__(f"{reason} at column {column}\n  {shown}\n  {' ' * caret}^")
+
+    def __reduce__(self):
+        # Rebuilt from its parts, so it survives pickling (multiprocessing, xdist) intact.
+        return (type(self), (self.reason, self.text, self.column))
+
+
+class GraphError(ZeroskipError, ValueError):
+    """A dataflow graph that is malformed: a port unconnected or doubly connected, a wrong stream kind,
+    a cycle, a scanner that disagrees with its tensor's format, or a DOT file zeroskip cannot read."""
+
+
+class StreamError(ZeroskipError, ValueError):
+    """A token stream that breaks the SAM stream invariants, or two streams a block pairs up that do
+    not align; the message names the edge, the token index and the tokens around it."""
+
+
+class DeadlockError(StreamError):
+    """A block waits for a token that never comes (its input ended, or the timing graph has a cycle)."""

@@ -158,8 +158,9 @@ class _State:
 
     def _temporary(self, ws: tuple[str, ...], inside) -> Temporary:
         name = f"w{len(self.temps)}"
-        sparse = any(not lv.full for _, e in inside for a in accesses(e) for lv in self.formats[a.tensor].levels)
-        fmt = as_format(("s" if sparse else "d") * len(ws), ndim=len(ws)) if ws else Format((), ())
+        # A workspace level is dense where its producer fills the whole dimension, else sparse.
+        letters = "".join("d" if merge_lattice(_sum(inside), i, self.formats).dense else "s" for i in ws)
+        fmt = as_format(letters, ndim=len(ws)) if ws else Format((), ())
         temp = Temporary(name, ws, fmt)
         self.temps.append(temp)
         self.formats[name] = fmt

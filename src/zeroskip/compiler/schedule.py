@@ -23,7 +23,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from zeroskip.compiler.lattice import MergeLattice
+from zeroskip.compiler.lattice import MergeLattice, merge_lattice
 from zeroskip.compiler.loopnest import Assign, Forall, LoopNest, Stmt, Where, build_loopnest
 from zeroskip.errors import ZeroskipError
 from zeroskip.formats.format import Format, as_format
@@ -187,8 +187,8 @@ def _formats_for(assign, operands, order, output_format, dims):
         formats[access.tensor] = target
     out = assign.lhs
     if output_format is None:
-        sparse = any(not lv.full for f in formats.values() for lv in f.levels)
-        letters = ("s" if sparse else "d") * out.order
+        # An output level is dense where the loop over its index visits the whole dimension.
+        letters = "".join("d" if merge_lattice(assign.rhs, i, formats).dense else "s" for i in out.indices)
         formats[out.tensor] = _concordant(out, as_format(letters, ndim=out.order), order)
     else:
         wanted = as_format(output_format, ndim=out.order)

@@ -23,6 +23,7 @@ from zeroskip.errors import (
     ZeroskipError,
 )
 from zeroskip.formats import Format, SparseTensor, as_format, as_tensor, from_coo, load, save
+from zeroskip.compiler.program import Program, compile  # noqa: A004 - zeroskip.compile, by design
 
 __version__ = "0.1.0"
 
@@ -37,6 +38,7 @@ __all__ = [
     "MissingDependencyError",
     "OrderError",
     "ParseError",
+    "Program",
     "ShapeError",
     "SparseTensor",
     "StructureError",
@@ -44,6 +46,7 @@ __all__ = [
     "__version__",
     "as_format",
     "as_tensor",
+    "compile",
     "config",
     "from_coo",
     "load",

@@ -27,6 +27,7 @@ from zeroskip.compiler.lattice import MergeLattice, merge_lattice
 from zeroskip.compiler.loopnest import Assign, Forall, LoopNest, Stmt, Where, build_loopnest
 from zeroskip.errors import ZeroskipError
 from zeroskip.formats.format import Format, as_format
+from zeroskip.formats.level import COMPRESSED, DENSE
 from zeroskip.lang.ast import Access, Assignment, accesses
 
 DEFAULT_DIM = 1000  # size assumed for an index no operand shape tells
@@ -104,11 +105,19 @@ def make_schedule(
     *,
     loop_order=None,
     output_format=None,
+    sam: bool = False,
 ) -> Schedule:
     """Choose (or check) the loop order and formats of ``assign`` for ``operands``.
 
     ``operands`` maps each input to an ``OperandInfo``, a SparseTensor (format, shape and measured
-    statistics) or a format (string or ``Format``).
+    statistics) or a format (string or ``Format``). ``sam=True`` schedules for a SAM dataflow
+    graph, which has only dense and compressed levels: an operand with non-unique or singleton
+    levels (COO) is converted to its compressed equivalent (COO to DCSR, CSF for order 3).
+
+    >>> from zeroskip.lang import parse
+    >>> s = make_schedule(parse("y(i) = A(i,j) * x(j)"), {"A": "coo", "x": "d"}, sam=True)
+    >>> s.conversions[0].reason
+    'SAM graphs have no singleton levels: convert A from coo (nq) to dcsr (ss)'
     """
     missing = [name for name in assign.inputs if name not in operands]
     if missing:
@@ -127,8 +136,12 @@ def make_schedule(
         chosen_by = "cost model"
     ranked = []
     for order in candidates:
-        formats, conversions = _formats_for(assign, operands, order, output_format, dims)
+        formats, conversions = _formats_for(assign, operands, order, output_format, dims, sam)
         nest = build_loopnest(assign, order, formats)
+        while sam and (fix := _coordinate_source(nest, order)) is not None:
+            formats[fix.tensor] = fix.target
+            conversions.append(fix)
+            nest = build_loopnest(assign, order, formats)
         cost = _estimate(nest, operands, dims) + sum(_conversion_cost(c, operands, dims) for c in conversions)
         ranked.append((cost, order, formats, conversions))
     # Orders within 1% of each other tie; fewer conversions, then the written order, break the tie.
@@ -171,13 +184,24 @@ def _concordant(access: Access, fmt: Format, order: tuple[str, ...]) -> Format:
     return Format(fmt.levels, tuple(wanted))
 
 
-def _formats_for(assign, operands, order, output_format, dims):
+def _compressed_equivalent(fmt: Format) -> Format:
+    """``fmt`` with every non-unique or singleton level made compressed (COO ``nq`` becomes DCSR ``ss``)."""
+    return Format(tuple(lv if lv.full else COMPRESSED for lv in fmt.levels), fmt.mode_order)
+
+
+def _formats_for(assign, operands, order, output_format, dims, sam=False):
     formats: dict[str, Format] = {}
     conversions: list[Conversion] = []
     for access in accesses(assign.rhs):
         fmt = operands[access.tensor].format
         if fmt.ndim != access.order:
             raise ScheduleError(f"{access} has {access.order} indices but its format {fmt.spec!r} has {fmt.ndim} levels")
+        if sam and _compressed_equivalent(fmt) != fmt and access.tensor not in formats:
+            compressed = _compressed_equivalent(fmt)
+            conversions.append(Conversion(access.tensor, fmt, compressed,
+                                          f"SAM graphs have no singleton levels: convert {access.tensor} from "
+                                          f"{fmt.name} ({fmt.spec}) to {compressed.name} ({compressed.spec})"))
+            fmt = compressed
         target = _concordant(access, fmt, order)
         if target != fmt and access.tensor not in formats:
             storage = ",".join(access.indices[m] for m in fmt.mode_order)
@@ -188,8 +212,11 @@ def _formats_for(assign, operands, order, output_format, dims):
     out = assign.lhs
     if output_format is None:
         # An output level is dense where the loop over its index visits the whole dimension.
-        letters = "".join("d" if merge_lattice(assign.rhs, i, formats).dense else "s" for i in out.indices)
-        formats[out.tensor] = _concordant(out, as_format(letters, ndim=out.order), order)
+        # Level kinds in storage (loop) order: each level takes the kind of the index it stores.
+        storage = sorted(out.indices, key=order.index)
+        letters = "".join("d" if merge_lattice(assign.rhs, i, formats).dense else "s" for i in storage)
+        modes = tuple(out.indices.index(i) for i in storage)
+        formats[out.tensor] = as_format(letters, ndim=out.order, mode_order=modes)
     else:
         wanted = as_format(output_format, ndim=out.order)
         loops = _concordant(out, wanted, order)
@@ -199,6 +226,41 @@ def _formats_for(assign, operands, order, output_format, dims):
                                           f"{wanted.spec}"))
         formats[out.tensor] = loops
     return formats, conversions
+
+
+def _coordinate_source(nest: LoopNest, order: tuple[str, ...]) -> Conversion | None:
+    """For SAM: a loop that visits every coordinate (a sum with a term lacking its index) must scan a dense
+    level, as SAM has no coordinate generator. Returns the conversion of the operand that gets one (its
+    levels for the loop and the loops above it made dense, so that its references there are never absent),
+    or None when every such loop has one."""
+    formats = nest.format_of
+
+    def visit(stmt) -> Conversion | None:
+        if isinstance(stmt, Where):
+            return visit(stmt.producer) or visit(stmt.consumer)
+        if not isinstance(stmt, Forall):
+            return None
+        point = stmt.lattice.points[0]
+        if not point.iterators:
+            uses = [a for a in accesses(point.expr) if stmt.index in a.indices and a.tensor in nest.assignment.inputs]
+            upto = order[:order.index(stmt.index) + 1]
+            if uses and not any(all(_full(formats[a.tensor], a, i) for i in a.indices if i in upto) for a in uses):
+                access = max(uses, key=lambda a: len(a.indices))  # the one that reaches the most loops
+                wanted = {i for i in access.indices if i in upto}
+                fmt = formats[access.tensor]
+                levels = tuple(DENSE if access.indices[m] in wanted else lv for lv, m in zip(fmt.levels, fmt.mode_order))
+                target = Format(levels, fmt.mode_order)
+                return Conversion(access.tensor, fmt, target,
+                                  f"SAM graphs have no coordinate generator: the loop over {stmt.index} visits every "
+                                  f"coordinate ({point.expr}), so {access.tensor} is stored {target.spec} "
+                                  f"(dense for {','.join(sorted(wanted, key=order.index))})")
+        return visit(stmt.body)
+
+    return visit(nest.body)
+
+
+def _full(fmt: Format, access: Access, index: str) -> bool:
+    return fmt.levels[fmt.mode_order.index(access.indices.index(index))].full
 
 
 def _conversion_cost(conv: Conversion, operands, dims) -> float:

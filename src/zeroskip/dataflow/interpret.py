@@ -36,7 +36,7 @@ from zeroskip.dataflow import values as vals
 from zeroskip.dataflow.graph import Edge, Graph, Node, Op
 from zeroskip.dataflow.ports import signature, verify_graph
 from zeroskip.dataflow.reader import Reader
-from zeroskip.dataflow.tokens import Stream, StreamKind, check_stream, encode
+from zeroskip.dataflow.tokens import DONE, EMPTY, VALUE, Stream, StreamKind, check_stream, encode
 
 CRD, REF, VAL, REPSIG = StreamKind.CRD, StreamKind.REF, StreamKind.VAL, StreamKind.REPSIG
 ROOT = encode([0, "D"], "ref")  # the root reference a root scanner or root repeater reads
@@ -224,12 +224,14 @@ def _spacc(node, ins, ctx):
 
 @_semantics(Op.LEVEL_WRITE)
 def _level_write(node, ins, ctx):
-    return {"written": vals.level_write(ctx.reader(node, "crd", ins["crd"]))}
+    # The raw tokens too: below a dense level, empty fibers are found from the stop tokens.
+    return {"written": (vals.level_write(ctx.reader(node, "crd", ins["crd"])), ins["crd"].tokens.tolist())}
 
 
 @_semantics(Op.VALS_WRITE)
 def _vals_write(node, ins, ctx):
-    return {"written": vals.vals_write(ctx.reader(node, "val", ins["val"]))}
+    # The raw tokens too: a dense last level stores an N (an empty reduction) as 0 at its position.
+    return {"written": (vals.vals_write(ctx.reader(node, "val", ins["val"])), ins["val"].tokens.tolist())}
 
 
 def _assemble(graph: Graph, name: str, written: dict, ctx: _Context) -> SparseTensor:
@@ -244,26 +246,41 @@ def _assemble(graph: Graph, name: str, written: dict, ctx: _Context) -> SparseTe
         shape.append(ctx.dims[index][0])
     fmt = spec.format
     storage = fmt.storage_shape(tuple(shape))
-    arrays, count = [], 1
+    arrays, count, tree, trees = [], 1, None, [None]
     for level in range(spec.ndim):
         node = writers[spec.mode_order[level]]
-        got: vals.WrittenLevel = written[node.id]
+        got, tokens = written[node.id]
+        got: vals.WrittenLevel
         if not fmt.levels[level].has_pos:
             if len(got.crd) != count * storage[level] or got.crd != list(range(storage[level])) * count:
                 raise StreamError(f"output {spec}: dense level {level} (node {node.describe()}) must receive every "
                                   f"coordinate 0..{storage[level] - 1} of each of its {count} fibers")
             arrays.append(((), ()))
+            tree = _grow(tree, level, [list(range(storage[level]))] * count)
+            trees.append(tree)
             count *= storage[level]
             continue
-        pos = [0, len(got.crd)] if level == 0 else [0, *got.fiber_ends]
+        if level and not fmt.levels[level - 1].has_pos:
+            # Below a dense level a fiber may be empty (a row without entries): read them from the stops.
+            fibers = _parse_fibers(tokens, tree, level, node, spec)
+            pos = [0, *np.cumsum([len(f) for f in fibers]).tolist()]
+        else:
+            pos = [0, len(got.crd)] if level == 0 else [0, *got.fiber_ends]
         if len(pos) - 1 != count:
             raise StreamError(f"output {spec}: level {level} writer (node {node.describe()}) closed {len(pos) - 1} "
                               f"non-empty fibers but level {level - 1} holds {count} coordinates; an output "
                               f"coordinate has an empty fiber (a coordinate dropper is missing or misplaced)")
         arrays.append((pos, got.crd))
         count = len(got.crd)
+        tree = _grow(tree, level, [got.crd[pos[k]:pos[k + 1]] for k in range(len(pos) - 1)])
+        trees.append(tree)
     vals_node = next(n for n in graph.nodes_of(Op.VALS_WRITE) if n.params.tensor == name)
-    values, skipped = written[vals_node.id]
+    (values, skipped), val_tokens = written[vals_node.id]
+    if skipped and spec.ndim and not fmt.levels[-1].has_pos:
+        # Below a dense level every position holds a value: find which positions the N stand for.
+        tokens = _parse_fibers(val_tokens, trees[-2], spec.ndim - 1, vals_node, spec, values=True)
+        stored = iter(values)
+        values = [next(stored) if t == VALUE else 0.0 for fiber in tokens for t in fiber]
     if spec.ndim == 0 and not values:
         values = [0.0]  # a scalar whose reduction was empty holds zero
     if len(values) != count:
@@ -275,3 +292,64 @@ def _assemble(graph: Graph, name: str, written: dict, ctx: _Context) -> SparseTe
                    LevelArrays(np.array(pos, dtype=index_dtype), np.array(crd, dtype=index_dtype))
                    for l, (pos, crd) in enumerate(arrays))
     return SparseTensor(tuple(shape), fmt, levels, np.array(values, dtype=np.float64))
+
+
+def _grow(tree, level: int, fibers: list[list[int]]):
+    """The coordinate tree of ``level``: the tree above with each of its coordinates replaced by its fiber."""
+    if level == 0:
+        return fibers[0] if fibers else []
+    feed = iter(fibers)
+
+    def down(node, depth):
+        return [next(feed) if depth == 1 else down(sub, depth - 1) for sub in node]
+    return down(tree, level)
+
+
+def _parse_fibers(tokens: list[int], parent, level: int, node: Node, spec, values: bool = False) -> list[list[int]]:
+    """The fiber of each coordinate of the level above (``parent``, a tree of depth ``level``), empty ones included.
+
+    A fiber ends with ``Sk`` closing ``k`` enclosing fibers too; an enclosing fiber without coordinates
+    is one bare stop (the convention of scanners). In a value stream (``values``) ``N`` is a token
+    of its fiber, except the ``N`` a reducer emits before the bare stop of an empty enclosing fiber.
+    """
+    fibers: list[list[int]] = []
+    at = 0
+
+    def fail(why: str) -> StreamError:
+        return StreamError(f"output {spec}: level {level} writer (node {node.describe()}): {why} at token {at}")
+
+    def stop_at() -> int:
+        nonlocal at
+        if at >= len(tokens) or tokens[at] > -3:
+            raise fail("expected a stop token")
+        at += 1
+        return -3 - tokens[at - 1]
+
+    def read(sub, height: int) -> int:
+        nonlocal at
+        if height == 0:
+            fiber = []
+            while at < len(tokens) and (tokens[at] >= 0 or values and tokens[at] == EMPTY):
+                fiber.append(tokens[at])
+                at += 1
+            fibers.append(fiber)
+            return stop_at()
+        if not sub:
+            at += values and at < len(tokens) and tokens[at] == EMPTY
+            extra = stop_at() - height
+            if extra < 0:
+                raise fail(f"an empty fiber of height {height} must close with a stop of at least S{height}")
+            return extra
+        for k, child in enumerate(sub):
+            extra = read(child, height - 1)
+            if k + 1 < len(sub) and extra:
+                raise fail("a stop token closes more fibers than the level above holds")
+            if k + 1 == len(sub):
+                if extra < 1:
+                    raise fail("a fiber is not closed where the level above ends one")
+                return extra - 1
+        raise AssertionError("unreachable")
+
+    if read(parent, level) != 0 or tokens[at:] != [DONE]:
+        raise fail("the stream does not end where the level above does")
+    return fibers

@@ -64,7 +64,8 @@ def signature(node: Node) -> Signature:
 
 @_rule(Op.LEVEL_SCAN)
 def _scan(p) -> Signature:
-    return Signature(() if p.root else (Port("ref", REF),), (Port("crd", CRD), Port("ref", REF)))
+    # The coordinates may go unused: a reduction over one operand (x = sum_i b(i)) only needs references.
+    return Signature(() if p.root else (Port("ref", REF),), (Port("crd", CRD, needs_consumer=False), Port("ref", REF)))
 
 
 @_rule(Op.LEVEL_WRITE)

@@ -1,0 +1,191 @@
+"""``compile``: index notation to a Program (assignment, schedule, loop nest, SAM graph), and its interpreter.
+
+The stages are pure functions, one line each in ``compile``, each followed by its check:
+parse -> schedule -> loop nest -> dataflow graph. A Program is immutable; ``interpret`` converts
+the operands to the formats the schedule chose, runs the dataflow reference interpreter on the
+graph and returns the output canonical (no stored zeros) in the format the schedule gives it.
+
+Example:
+    >>> import numpy as np, zeroskip as zs
+    >>> A = np.array([[1.0, 0, 2], [0, 0, 0], [0, 3, 0]])
+    >>> p = zs.compile("y(i) = A(i,j) * x(j)", A="csr", x="sparse")
+    >>> print(p.loopnest)
+    forall i [A:0 | ]
+      where
+        y(i) = w0
+      producer
+        forall j [A:1 x:0 | ]
+          w0 += A(i,j) * x(j)
+    >>> p.interpret(A=A, x=np.array([1.0, 1.0, 0.0])).to_numpy().tolist()
+    [1.0, 0.0, 3.0]
+    >>> zs.compile("ik,kj->ij", A, A).interpret().to_numpy().tolist()
+    [[1.0, 6.0, 2.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from zeroskip.compiler.loopnest import LoopNest, build_loopnest, verify_loopnest
+from zeroskip.compiler.lower import constants, lower_to_graph
+from zeroskip.compiler.schedule import OperandInfo, Schedule, ScheduleError, make_schedule
+from zeroskip.dataflow.dot import write_dot
+from zeroskip.dataflow.graph import Graph
+from zeroskip.dataflow.interpret import interpret as run_graph
+from zeroskip.dataflow.ports import verify_graph
+from zeroskip.errors import ShapeError
+from zeroskip.formats.convert import as_tensor, from_coo
+from zeroskip.formats.format import Format, as_format
+from zeroskip.formats.tensor import SparseTensor
+from zeroskip.lang.ast import Access, Add, Assignment, Mul, Neg, Sub, accesses
+from zeroskip.lang.einsum import default_names, parse_einsum
+from zeroskip.lang.gold import evaluate_dense
+from zeroskip.lang.parser import parse
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    """A compiled assignment: every stage's IR, the literals' values and any operands given at compile time."""
+
+    assignment: Assignment
+    schedule: Schedule
+    loopnest: LoopNest
+    graph: Graph
+    constants: tuple[tuple[str, float], ...] = ()
+    operands: tuple[tuple[str, SparseTensor], ...] = ()
+    aliases: tuple[tuple[str, str], ...] = ()  # a further use of a tensor read twice -> the tensor
+
+    @property
+    def output_format(self) -> Format:
+        """The format ``interpret`` returns: the schedule's, after its conversion of the output if any."""
+        out = self.assignment.output
+        final = [c.target for c in self.schedule.conversions if c.tensor == out]
+        return final[-1] if final else self.schedule.format_of[out]
+
+    def explain(self) -> str:
+        """The schedule's reasons (loop order, formats, conversions) and what the lowering adds."""
+        lines = [self.schedule.explain()]
+        lines += [f"  {orig} is read more than once: the graph reads this use as {alias} ({self.schedule.assignment})"
+                  for alias, orig in self.aliases]
+        out = self.assignment.output
+        written = self.graph.tensor(out).format
+        if written != self.schedule.format_of[out]:
+            lines.append(f"  the sparse accumulator writes {out} as {written.spec} (compressed scans); "
+                         f"converted to {self.output_format.spec} after the graph")
+        if self.constants:
+            lines.append("  literals are scalar inputs: " + ", ".join(f"{n}={v:g}" for n, v in self.constants))
+        return "\n".join(lines)
+
+    def dot(self) -> str:
+        """The graph in SAM's DOT convention."""
+        return write_dot(self.graph)
+
+    def interpret(self, *args, **operands) -> SparseTensor:
+        """Run the graph on the operands (positional in input order, or by name; those given to
+        ``compile`` are the defaults) and return the output as a canonical SparseTensor."""
+        given = {**dict(self.operands), **_named(self.assignment.inputs, args), **operands}
+        missing = [n for n in self.assignment.inputs if n not in given]
+        if missing:
+            raise ScheduleError(f"no tensor given for {', '.join(missing)} (inputs: {', '.join(self.assignment.inputs)})")
+        extra = sorted(set(given) - set(self.assignment.inputs))
+        if extra:
+            raise ScheduleError(f"{', '.join(extra)} are not inputs of {self.assignment}")
+        tensors = {}
+        for name in self.assignment.inputs:
+            t = as_tensor(given[name])
+            if t.ndim != self.assignment.tensors[name]:
+                raise ShapeError(f"{name} has shape {t.shape} but {self.assignment} uses it with "
+                                 f"{self.assignment.tensors[name]} indices")
+            tensors[name] = _canonical(t, self.graph.tensor(name).format, t.dtype)  # the schedule's conversions
+        dtype = evaluate_dense(self.assignment, {n: np.ones((1,) * t.ndim, t.dtype) for n, t in tensors.items()}).dtype
+        for alias, orig in self.aliases:
+            tensors[alias] = _canonical(tensors[orig], self.graph.tensor(alias).format, tensors[orig].dtype)
+        out = run_graph(self.graph, {**tensors, **dict(self.constants)})[self.assignment.output]
+        return _canonical(out, self.output_format, dtype)
+
+    def __str__(self) -> str:
+        return "\n".join([str(self.assignment), self.explain(), str(self.loopnest), str(self.graph)])
+
+
+def compile(expr, *args, loop_order=None, out=None, **operands) -> Program:  # noqa: A001 - the public name
+    """Compile ``expr`` for its operands (tensors of any kind ``as_tensor`` takes, or formats).
+
+    ``expr`` is index notation (``"y(i) = A(i,j) * x(j)"``), an einsum string (operands named
+    ``A``, ``B``, ... in order, output ``Out``) or an ``Assignment``. Operands come positionally
+    (in order of first use) or by name; ``loop_order`` fixes the loops, ``out`` the output format.
+
+    >>> print(compile("y(i) = A(i,j) * x(j)", A="csr", x="dense", loop_order="ji").explain())  # doctest: +ELLIPSIS
+    loop order j,i (user; estimated work ...)
+      loop order j,i visits A(i,j) against its storage order i,j (ds): convert to ds[1,0]
+      formats: A=csc, x=dense, y=sparse
+    """
+    written = _assignment(expr, len(args))
+    given = {**_named(written.inputs, args), **operands}
+    unknown = sorted(set(given) - set(written.inputs))
+    if unknown:
+        raise ScheduleError(f"{', '.join(unknown)} are not inputs of {written} (inputs: {', '.join(written.inputs)})")
+    tensors = {n: _tensor(v) for n, v in given.items() if not isinstance(v, (str, Format))}
+    infos = {n: OperandInfo.of(tensors.get(n, v), written.tensors.get(n)) for n, v in given.items()}
+    assign, aliases = _one_name_per_use(written)  # a SAM joiner names each operand once
+    infos.update({alias: infos[orig] for alias, orig in aliases if orig in infos})
+    schedule = make_schedule(assign, infos, loop_order=loop_order, output_format=out, sam=True)
+    nest = build_loopnest(assign, schedule.loop_order, schedule.format_of)
+    verify_loopnest(nest)
+    graph = lower_to_graph(nest, dict(schedule.dims))
+    verify_graph(graph)
+    return Program(written, schedule, nest, graph, tuple(constants(nest).items()), tuple(tensors.items()), aliases)
+
+
+def _one_name_per_use(assign: Assignment) -> tuple[Assignment, tuple[tuple[str, str], ...]]:
+    """``assign`` with each further use of a tensor renamed (``A(i,k) * A(j,k)`` reads ``A`` and ``A_2``)."""
+    taken, seen, aliases = set(assign.tensors), set(), []
+
+    def rename(e):
+        if isinstance(e, Access):
+            if e.tensor not in seen:
+                seen.add(e.tensor)
+                return e
+            k = 2
+            while f"{e.tensor}_{k}" in taken:
+                k += 1
+            taken.add(f"{e.tensor}_{k}")
+            aliases.append((f"{e.tensor}_{k}", e.tensor))
+            return Access(f"{e.tensor}_{k}", e.indices)
+        if isinstance(e, Neg):
+            return Neg(rename(e.operand))
+        if isinstance(e, (Add, Sub, Mul)):
+            return type(e)(rename(e.left), rename(e.right))
+        return e
+
+    if len(accesses(assign.rhs)) == len(assign.inputs):
+        return assign, ()
+    return Assignment(assign.lhs, rename(assign.rhs)), tuple(aliases)
+
+
+def _assignment(expr, positional: int) -> Assignment:
+    if isinstance(expr, Assignment):
+        return expr
+    if isinstance(expr, str) and "=" not in expr:
+        operands = expr.split("->")[0].count(",") + 1
+        return parse_einsum(expr, names=default_names(operands))
+    return parse(expr)
+
+
+def _named(inputs: tuple[str, ...], args: tuple) -> dict:
+    if len(args) > len(inputs):
+        raise ScheduleError(f"{len(args)} operands given positionally but the expression has {len(inputs)} inputs "
+                            f"({', '.join(inputs)})")
+    return dict(zip(inputs, args))
+
+
+def _tensor(value) -> SparseTensor:
+    return value if isinstance(value, SparseTensor) else as_tensor(value)
+
+
+def _canonical(t: SparseTensor, fmt: Format, dtype) -> SparseTensor:
+    """``t`` in ``fmt`` with no stored zeros (the graph writes the zeros its loops visit, as SAM does)."""
+    coords, vals = t.to_coo()
+    return from_coo(coords, vals.astype(dtype), t.shape, as_format(fmt, ndim=t.ndim), index_dtype=t.index_dtype)
+

@@ -346,3 +346,21 @@ def test_random_expressions(case, data):
         assert CANNOT_IN_GENERAL.search(str(exc)), str(exc)
         return
     assert_tensor_equal(program.interpret(), evaluate_dense(assign, arrays), check_format=False)
+
+
+def test_compile_falls_back_to_the_cheapest_order_sam_can_express():
+    import zeroskip
+
+    # With a sparse d the cost model ranks j,i first, which SAM cannot lower (workspace + union).
+    text = "y(i) = b(i) - C(i,j) * d(j)"
+    from zeroskip.compiler import make_schedule
+    from zeroskip.lang import parse
+
+    formats = {"b": "sparse", "C": "dcsc", "d": "sparse"}
+    assert make_schedule(parse(text), formats).loop_order == ("j", "i")
+    program = zeroskip.compile(text, **formats)
+    assert program.schedule.loop_order == ("i", "j")
+    assert "first order SAM can express" in program.explain()
+    rng = np.random.default_rng(5)
+    b, C, d = rng.random(4) * (rng.random(4) < 0.5), rng.random((4, 3)), rng.random(3) * (rng.random(3) < 0.5)
+    np.testing.assert_allclose(program.interpret(b=b, C=C, d=d).to_numpy(), b - C @ d)

@@ -24,12 +24,12 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from zeroskip.compiler.loopnest import LoopNest, build_loopnest, verify_loopnest
-from zeroskip.compiler.lower import constants, lower_to_graph
+from zeroskip.compiler.lower import LoweringError, constants, lower_to_graph
 from zeroskip.compiler.schedule import OperandInfo, Schedule, ScheduleError, make_schedule
 from zeroskip.dataflow.dot import write_dot
 from zeroskip.dataflow.graph import Graph
@@ -131,11 +131,32 @@ def compile(expr, *args, loop_order=None, out=None, **operands) -> Program:  # n
     assign, aliases = _one_name_per_use(written)  # a SAM joiner names each operand once
     infos.update({alias: infos[orig] for alias, orig in aliases if orig in infos})
     schedule = make_schedule(assign, infos, loop_order=loop_order, output_format=out, sam=True)
-    nest = build_loopnest(assign, schedule.loop_order, schedule.format_of)
-    verify_loopnest(nest)
-    graph = lower_to_graph(nest, dict(schedule.dims))
-    verify_graph(graph)
+    nest, graph = _lower(schedule)
+    if graph is None and loop_order is None:
+        # The cheapest order may need a construct SAM lacks: take the cheapest one that lowers.
+        for order, _ in schedule.ranking[1:]:
+            candidate = make_schedule(assign, infos, loop_order=order, output_format=out, sam=True)
+            nest, graph = _lower(candidate)
+            if graph is not None:
+                schedule = replace(candidate, ranking=schedule.ranking, chosen_by="cost model, first order SAM can express")
+                break
+    if graph is None:
+        nest, graph = _lower(schedule, raise_errors=True)
     return Program(written, schedule, nest, graph, tuple(constants(nest).items()), tuple(tensors.items()), aliases)
+
+
+def _lower(schedule: Schedule, raise_errors: bool = False):
+    """The verified LoopNest and Graph of a schedule (Graph None if SAM cannot express it)."""
+    nest = build_loopnest(schedule.assignment, schedule.loop_order, schedule.format_of)
+    verify_loopnest(nest)
+    try:
+        graph = lower_to_graph(nest, dict(schedule.dims))
+    except LoweringError:
+        if raise_errors:
+            raise
+        return nest, None
+    verify_graph(graph)
+    return nest, graph
 
 
 def _one_name_per_use(assign: Assignment) -> tuple[Assignment, tuple[tuple[str, str], ...]]:

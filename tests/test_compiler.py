@@ -163,3 +163,10 @@ def test_random_expressions_every_order(case, data):
     nest = build_loopnest(assign, schedule.loop_order, schedule.format_of)
     verify_loopnest(nest)
     np.testing.assert_allclose(evaluate_loopnest(nest, arrays), gold, err_msg=str(nest))
+
+
+def test_workspace_names_never_take_a_user_tensor_name():
+    nest = build_loopnest(parse("y(i) = w0(i,j) * x(j)"), ("i", "j"),
+                          {"y": as_format("d"), "w0": as_format("csr"), "x": as_format("d")})
+    assert [t.name for t in nest.temporaries] == ["w1"]
+    np.testing.assert_allclose(evaluate_loopnest(nest, {"w0": np.eye(3), "x": np.arange(3.0)}), np.arange(3.0))

@@ -41,6 +41,7 @@ def _matrix_row(path: Path) -> dict:
     import numpy as np
     import scipy.io
 
+    from zeroskip.formats.format import as_format
     from zeroskip.formats.io import load
     from zeroskip.formats.stats import footprints, tensor_stats
 
@@ -56,8 +57,6 @@ def _matrix_row(path: Path) -> dict:
     sizes = footprints(tensor)
     best = min(sizes, key=sizes.__getitem__)
     rows = stats.levels[1]
-    from zeroskip.formats.format import as_format
-
     return {
         "matrix": path.stem,
         "shape": "x".join(map(str, tensor.shape)),

@@ -52,6 +52,9 @@ class Assign:
     rhs: Expr
     accumulate: bool
 
+    def __str__(self) -> str:
+        return "\n".join(self.lines(0))
+
     def lines(self, depth: int) -> list[str]:
         return [f"{'  ' * depth}{self.lhs} {'+=' if self.accumulate else '='} {self.rhs}"]
 
@@ -63,6 +66,9 @@ class Forall:
     index: str
     lattice: MergeLattice
     body: Stmt
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines(0))
 
     def lines(self, depth: int) -> list[str]:
         head = f"{'  ' * depth}forall {self.index} {self.lattice.points[0]}"
@@ -78,6 +84,9 @@ class Where:
     consumer: Stmt
     producer: Stmt
     temp: Temporary
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines(0))
 
     def lines(self, depth: int) -> list[str]:
         pad = "  " * depth
@@ -103,14 +112,6 @@ class LoopNest:
 
     def __str__(self) -> str:
         return "\n".join(self.body.lines(0))
-
-
-def _fmt_lines(stmt: Stmt) -> str:
-    return "\n".join(stmt.lines(0))
-
-
-for _cls in (Assign, Forall, Where):
-    _cls.__str__ = _fmt_lines  # type: ignore[method-assign]
 
 
 def build_loopnest(assign: Assignment, loop_order: tuple[str, ...], formats: Mapping[str, Format]) -> LoopNest:
@@ -157,7 +158,10 @@ class _State:
         return Where(consumer, producer, temp)
 
     def _temporary(self, ws: tuple[str, ...], inside) -> Temporary:
-        name = f"w{len(self.temps)}"
+        number = len(self.temps)
+        while f"w{number}" in self.formats:  # never take the name of a user's tensor
+            number += 1
+        name = f"w{number}"
         # A workspace level is dense where its producer fills the whole dimension, else sparse.
         letters = "".join("d" if merge_lattice(_sum(inside), i, self.formats).dense else "s" for i in ws)
         fmt = as_format(letters, ndim=len(ws)) if ws else Format((), ())
@@ -203,7 +207,7 @@ def _verify(stmt: Stmt, bound: tuple[str, ...], formats, temps: set[str], nest: 
 def _verify_access(access: Access, bound: tuple[str, ...], formats, temps: set[str], nest: LoopNest) -> None:
     if access.tensor not in formats:
         raise LoopNestError(f"{access} refers to {access.tensor}, which has no format")
-    if access.tensor.startswith("w") and access.tensor not in temps and access.tensor not in nest.assignment.tensors:
+    if access.tensor in {t.name for t in nest.temporaries} and access.tensor not in temps:
         raise LoopNestError(f"temporary {access.tensor} is read outside the where that produces it")
     unbound = [i for i in access.indices if i not in bound]
     if unbound:

@@ -95,7 +95,7 @@ class Schedule:
         for order, cost in self.ranking[1:4]:
             lines.append(f"  next: {','.join(order)} (estimated work {cost:.3g})")
         lines += [f"  {c.reason}" for c in self.conversions]
-        lines.append("  formats: " + ", ".join(f"{n}={f.name}" for n, f in self.formats if not n.startswith("w")))
+        lines.append("  formats: " + ", ".join(f"{n}={f.name}" for n, f in self.formats))
         return "\n".join(lines)
 
 

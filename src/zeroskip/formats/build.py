@@ -122,6 +122,18 @@ def choose_index_dtype(storage_shape: tuple[int, ...], sizes: list[int]) -> type
     return np.int32 if largest <= INT32_MAX else np.int64
 
 
+def parent_index(level: Level, arr: LevelArrays, count: int, size: int) -> tuple[np.ndarray, int]:
+    """For each position of a level: the position of its parent; and how many positions the level has.
+
+    ``count`` is the number of positions of the level above, ``size`` the level's dimension.
+    """
+    if level.locate:
+        return np.repeat(np.arange(count, dtype=np.int64), size), count * size
+    if level.branchless:
+        return np.arange(count, dtype=np.int64), count
+    return np.repeat(np.arange(count, dtype=np.int64), np.diff(arr.pos.astype(np.int64))), len(arr.crd)
+
+
 def unpack(levels: tuple[Level, ...], arrays: tuple[LevelArrays, ...], storage_shape: tuple[int, ...]) -> np.ndarray:
     """Coordinates (storage order, int64) of every stored value, in storage order.
 
@@ -133,16 +145,10 @@ def unpack(levels: tuple[Level, ...], arrays: tuple[LevelArrays, ...], storage_s
         size = storage_shape[depth]
         if level.locate:
             check_dense_alloc(count * size, 8 * (depth + 1), f"coordinates of dense level {depth}")
-            parent = np.repeat(np.arange(count, dtype=np.int64), size)
             own = np.tile(np.arange(size, dtype=np.int64), count)
-            count *= size
-        elif level.branchless:
-            parent = np.arange(count, dtype=np.int64)
-            own = arr.crd.astype(np.int64)
         else:
-            parent = np.repeat(np.arange(count, dtype=np.int64), np.diff(arr.pos.astype(np.int64)))
             own = arr.crd.astype(np.int64)
-            count = len(own)
+        parent, count = parent_index(level, arr, count, size)
         columns = [col[parent] for col in columns]
         columns.append(own)
     if not columns:

@@ -91,14 +91,8 @@ def _level_stats(tensor: SparseTensor) -> tuple[LevelStats, ...]:
     parents, counts, count = [], [], 1
     for depth, (level, arr) in enumerate(zip(fmt.levels, tensor.levels, strict=True)):
         counts.append(count)
-        if level.locate:
-            parents.append(np.repeat(np.arange(count, dtype=np.int64), storage_shape[depth]))
-            count *= storage_shape[depth]
-        elif level.has_pos:
-            parents.append(np.repeat(np.arange(count, dtype=np.int64), np.diff(arr.pos.astype(np.int64))))
-            count = len(arr.crd)
-        else:
-            parents.append(np.arange(count, dtype=np.int64))
+        parent, count = build.parent_index(level, arr, count, storage_shape[depth])
+        parents.append(parent)
     # Bottom up: which positions hold a nonzero below them, and fiber lengths from those.
     occupied = tensor.vals != 0
     out = []

@@ -5,7 +5,7 @@ Every failure names the level, the position and the values involved.
 Example:
     >>> import numpy as np
     >>> from zeroskip.formats.format import as_format
-    >>> from zeroskip.formats.build import LevelArrays
+    >>> from zeroskip.formats.build import LevelArrays, parent_index
     >>> bad = (LevelArrays(), LevelArrays(pos=np.array([0, 2, 1]), crd=np.array([0, 1])))
     >>> verify_tensor((2, 2), as_format("csr"), bad, np.ones(2))
     Traceback (most recent call last):
@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from zeroskip.errors import CoordinateError, DTypeError, DuplicateError, OrderError, ShapeError, StructureError
-from zeroskip.formats.build import LevelArrays
+from zeroskip.formats.build import LevelArrays, parent_index
 from zeroskip.formats.format import Format
 
 INDEX_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
@@ -212,5 +212,5 @@ def _check_no_stored_zeros(fmt: Format, arrays, vals: np.ndarray, parent_counts:
         if level.locate:
             occupied = occupied.reshape(parent_counts[depth], -1 if len(occupied) else 0).any(axis=1)
         elif level.has_pos:
-            parents = np.repeat(np.arange(len(arr.pos) - 1), np.diff(arr.pos.astype(np.int64)))
-            occupied = np.bincount(parents, weights=occupied, minlength=len(arr.pos) - 1) > 0
+            parents, _ = parent_index(level, arr, parent_counts[depth], 0)
+            occupied = np.bincount(parents, weights=occupied, minlength=parent_counts[depth]) > 0

@@ -23,7 +23,10 @@ from zeroskip.errors import (
     ZeroskipError,
 )
 from zeroskip.formats import Format, SparseTensor, as_format, as_tensor, from_coo, load, save
+from zeroskip.compiler.epilogue import Epilogue
 from zeroskip.compiler.program import Program, compile  # noqa: A004 - zeroskip.compile, by design
+from zeroskip.config import get_num_threads, set_num_threads
+import zeroskip.backends.cpu.backend  # noqa: E402,F401 - registers the CPU backend
 
 __version__ = "0.1.0"
 
@@ -32,6 +35,7 @@ __all__ = [
     "DTypeError",
     "DenseLimitError",
     "DuplicateError",
+    "Epilogue",
     "FileFormatError",
     "Format",
     "FormatError",
@@ -49,6 +53,8 @@ __all__ = [
     "compile",
     "config",
     "from_coo",
+    "get_num_threads",
     "load",
     "save",
+    "set_num_threads",
 ]

@@ -12,8 +12,9 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
-from zeroskip.errors import DenseLimitError, ShapeError
+from zeroskip.errors import ConfigError, DenseLimitError, ShapeError
 
 _DEFAULT_DENSE_LIMIT = 4 << 30  # 4 GiB: a sixth of the 24 GiB machines this is built on
 
@@ -66,3 +67,43 @@ def _human(nbytes: int) -> str:
             return f"{size:.1f} {unit}" if unit != "B" else f"{int(size)} B"
         size /= 1024
     raise AssertionError("unreachable")
+
+
+# ---- threads -------------------------------------------------------------------------------------
+_threads: int | None = None
+
+
+def get_num_threads() -> int:
+    """Threads the CPU backend uses: set_num_threads, else $ZEROSKIP_NUM_THREADS, else the usable cores."""
+    if _threads is not None:
+        return _threads
+    env = os.environ.get("ZEROSKIP_NUM_THREADS", "")
+    if env:
+        return _check_threads(int(env))
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def set_num_threads(count: int | None) -> None:
+    """Set the CPU backend's thread count (None: back to the default).
+
+    >>> set_num_threads(2); get_num_threads()
+    2
+    >>> set_num_threads(None)
+    """
+    global _threads
+    _threads = None if count is None else _check_threads(count)
+
+
+def _check_threads(count: int) -> int:
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ConfigError(f"thread count must be a positive integer, got {count!r}")
+    return count
+
+
+def cache_dir() -> Path:
+    """Where compiled kernels and the cost model's calibration live: $ZEROSKIP_CACHE_DIR, else the user cache."""
+    env = os.environ.get("ZEROSKIP_CACHE_DIR", "")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME", "") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "zeroskip"

@@ -92,3 +92,7 @@ class StreamError(ZeroskipError, ValueError):
 
 class DeadlockError(StreamError):
     """A block waits for a token that never comes (its input ended, or the timing graph has a cycle)."""
+
+
+class ConfigError(ZeroskipError, ValueError):
+    """A setting out of range: a thread count below one, an unknown backend name."""

@@ -132,16 +132,20 @@ def _build(expr: Expr, index: str, formats) -> _Points:
 
 
 def _prune(points: list[tuple[frozenset, Expr]]) -> list[tuple[frozenset, Expr]]:
-    """Drop duplicate points and points that cannot be reached after a full iterator ends."""
+    """Drop duplicate points; give every point the top point's full iterators.
+
+    A dense iterator never runs out, so it is present in every region: a point built without it
+    (``T2(i)`` of ``T2(i) + T0(i,j) * T1(i,j)`` with T0 dense) covers the coordinates where the
+    sparse operands are absent but the dense one still is. Its expression stays the point's own.
+    """
+    full = {it for it in points[0][0] if it.full}
     seen, out = set(), []
     for its, sub in points:
+        its = its | full
         if its not in seen:
             seen.add(its)
             out.append((its, sub))
-    top = out[0][0]
-    full = {it for it in top if it.full}
-    # A dense iterator never runs out first, so points without it are never reached.
-    return [(its, sub) for its, sub in out if full <= its]
+    return out
 
 
 def _finish(its: frozenset, sub: Expr, formats) -> LatticePoint:

@@ -114,11 +114,16 @@ class LoopNest:
         return "\n".join(self.body.lines(0))
 
 
-def build_loopnest(assign: Assignment, loop_order: tuple[str, ...], formats: Mapping[str, Format]) -> LoopNest:
-    """Concrete index notation for ``assign`` looping in ``loop_order`` over tensors in ``formats``."""
+def build_loopnest(assign: Assignment, loop_order: tuple[str, ...], formats: Mapping[str, Format],
+                   sparse_workspace_order: int | None = None) -> LoopNest:
+    """Concrete index notation for ``assign`` looping in ``loop_order`` over tensors in ``formats``.
+
+    ``sparse_workspace_order`` caps the order of sparse workspaces: larger ones are made dense
+    (the CPU backend keeps a sparse accumulator for vectors only).
+    """
     if sorted(loop_order) != sorted(assign.all_indices):
         raise LoopNestError(f"loop order {loop_order} must list each index of {assign} once: {assign.all_indices}")
-    state = _State(dict(formats), [])
+    state = _State(dict(formats), [], sparse_workspace_order)
     terms = [(term.sign, term.expr) for term in assign.terms]
     body = state.build(tuple(loop_order), assign.lhs, terms, accumulate=False)
     fmts = tuple(state.formats.items())
@@ -131,6 +136,7 @@ def build_loopnest(assign: Assignment, loop_order: tuple[str, ...], formats: Map
 class _State:
     formats: dict[str, Format]
     temps: list[Temporary]
+    sparse_order: int | None = None
 
     def build(self, order: tuple[str, ...], target: Access, terms, accumulate: bool) -> Stmt:
         if not order:
@@ -164,6 +170,8 @@ class _State:
         name = f"w{number}"
         # A workspace level is dense where its producer fills the whole dimension, else sparse.
         letters = "".join("d" if merge_lattice(_sum(inside), i, self.formats).dense else "s" for i in ws)
+        if self.sparse_order is not None and len(ws) > self.sparse_order:
+            letters = "d" * len(ws)
         fmt = as_format(letters, ndim=len(ws)) if ws else Format((), ())
         temp = Temporary(name, ws, fmt)
         self.temps.append(temp)

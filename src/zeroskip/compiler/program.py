@@ -28,6 +28,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from zeroskip.compiler.backend import get_backend
+from zeroskip.compiler.epilogue import Epilogue
 from zeroskip.compiler.loopnest import LoopNest, build_loopnest, verify_loopnest
 from zeroskip.compiler.lower import LoweringError, constants, lower_to_graph
 from zeroskip.compiler.schedule import OperandInfo, Schedule, ScheduleError, make_schedule
@@ -36,7 +38,7 @@ from zeroskip.dataflow.graph import Graph
 from zeroskip.dataflow.interpret import interpret as run_graph
 from zeroskip.dataflow.ports import verify_graph
 from zeroskip.errors import ShapeError
-from zeroskip.formats.convert import as_tensor, from_coo
+from zeroskip.formats.convert import as_tensor, from_coo, from_numpy
 from zeroskip.formats.format import Format, as_format
 from zeroskip.formats.tensor import SparseTensor
 from zeroskip.lang.ast import Access, Add, Assignment, Mul, Neg, Sub, accesses
@@ -56,6 +58,7 @@ class Program:
     constants: tuple[tuple[str, float], ...] = ()
     operands: tuple[tuple[str, SparseTensor], ...] = ()
     aliases: tuple[tuple[str, str], ...] = ()  # a further use of a tensor read twice -> the tensor
+    epilogue: Epilogue = Epilogue()
 
     @property
     def output_format(self) -> Format:
@@ -76,6 +79,9 @@ class Program:
                          f"converted to {self.output_format.spec} after the graph")
         if self.constants:
             lines.append("  literals are scalar inputs: " + ", ".join(f"{n}={v:g}" for n, v in self.constants))
+        if not self.epilogue.empty:
+            lines.append(f"  epilogue fused into the output writes: {self.epilogue}")
+        lines.append("  " + get_backend("cpu").explain(self))
         return "\n".join(lines)
 
     def dot(self) -> str:
@@ -85,6 +91,44 @@ class Program:
     def interpret(self, *args, **operands) -> SparseTensor:
         """Run the graph on the operands (positional in input order, or by name; those given to
         ``compile`` are the defaults) and return the output as a canonical SparseTensor."""
+        given = self._given(args, operands)
+        tensors = {n: _canonical(t, self.graph.tensor(n).format, t.dtype) for n, t in given.items()}
+        dtype = self._dtype(tensors)
+        for alias, orig in self.aliases:
+            tensors[alias] = _canonical(tensors[orig], self.graph.tensor(alias).format, tensors[orig].dtype)
+        out = run_graph(self.graph, {**tensors, **dict(self.constants)})[self.assignment.output]
+        if not self.epilogue.empty:
+            out = _apply_epilogue(out, self)  # on every entry the graph wrote, before zeros are dropped
+        return _canonical(out, self.output_format, dtype)
+
+    def run(self, *args, threads: int | None = None, backend: str = "auto", **operands) -> SparseTensor:
+        """Run on the CPU: the generated sparse kernel or dense numpy, as the cost model (or ``backend``:
+        ``"sparse"``, ``"dense"``) says, on ``threads`` threads (default ``zeroskip.config.get_num_threads()``).
+
+        >>> import numpy as np, zeroskip as zs
+        >>> p = zs.compile("y(i) = A(i,j) * x(j)", A="csr", x="dense", epilogue=zs.Epilogue(bias=-1.0, relu=True))
+        >>> p.run(A=np.array([[1.0, 2], [0, 0.5]]), x=np.array([1.0, 1.0])).to_numpy().tolist()
+        [2.0, 0.0]
+        """
+        given = self._given(args, operands)
+        dtype = self._dtype(given)
+        for alias, orig in self.aliases:
+            given[alias] = given[orig]
+        return get_backend("cpu").run(self, given, dtype, threads=threads, backend=backend)
+
+    def source(self) -> str:
+        """The CPU kernel's generated source (numba), as compiled and cached."""
+        return get_backend("cpu").source(self)
+
+    def bound_tensors(self) -> dict[str, SparseTensor]:
+        """The operands given to ``compile``, by input name (aliases included)."""
+        tensors = dict(self.operands)
+        for alias, orig in self.aliases:
+            if orig in tensors:
+                tensors[alias] = tensors[orig]
+        return tensors
+
+    def _given(self, args, operands) -> dict[str, SparseTensor]:
         given = {**dict(self.operands), **_named(self.assignment.inputs, args), **operands}
         missing = [n for n in self.assignment.inputs if n not in given]
         if missing:
@@ -94,32 +138,36 @@ class Program:
             raise ScheduleError(f"{', '.join(extra)} are not inputs of {self.assignment}")
         tensors = {}
         for name in self.assignment.inputs:
-            t = as_tensor(given[name])
+            t = given[name] if isinstance(given[name], SparseTensor) else as_tensor(given[name])
             if t.ndim != self.assignment.tensors[name]:
                 raise ShapeError(f"{name} has shape {t.shape} but {self.assignment} uses it with "
                                  f"{self.assignment.tensors[name]} indices")
-            tensors[name] = _canonical(t, self.graph.tensor(name).format, t.dtype)  # the schedule's conversions
-        dtype = evaluate_dense(self.assignment, {n: np.ones((1,) * t.ndim, t.dtype) for n, t in tensors.items()}).dtype
-        for alias, orig in self.aliases:
-            tensors[alias] = _canonical(tensors[orig], self.graph.tensor(alias).format, tensors[orig].dtype)
-        out = run_graph(self.graph, {**tensors, **dict(self.constants)})[self.assignment.output]
-        return _canonical(out, self.output_format, dtype)
+            tensors[name] = t
+        return tensors
+
+    def _dtype(self, tensors: dict[str, SparseTensor]) -> np.dtype:
+        """The output dtype: numpy's promotion of the operands' dtypes through the expression."""
+        ones = {n: np.ones((1,) * t.ndim, t.dtype) for n, t in tensors.items() if n in self.assignment.inputs}
+        return evaluate_dense(self.assignment, ones).dtype
 
     def __str__(self) -> str:
         return "\n".join([str(self.assignment), self.explain(), str(self.loopnest), str(self.graph)])
 
 
-def compile(expr, *args, loop_order=None, out=None, **operands) -> Program:  # noqa: A001 - the public name
+def compile(expr, *args, loop_order=None, out=None, epilogue: Epilogue | None = None,  # noqa: A001 - the public name
+            **operands) -> Program:
     """Compile ``expr`` for its operands (tensors of any kind ``as_tensor`` takes, or formats).
 
     ``expr`` is index notation (``"y(i) = A(i,j) * x(j)"``), an einsum string (operands named
     ``A``, ``B``, ... in order, output ``Out``) or an ``Assignment``. Operands come positionally
-    (in order of first use) or by name; ``loop_order`` fixes the loops, ``out`` the output format.
+    (in order of first use) or by name; ``loop_order`` fixes the loops, ``out`` the output format,
+    ``epilogue`` elementwise operations fused into the output writes (``zeroskip.Epilogue``).
 
     >>> print(compile("y(i) = A(i,j) * x(j)", A="csr", x="dense", loop_order="ji").explain())  # doctest: +ELLIPSIS
     loop order j,i (user; estimated work ...)
       loop order j,i visits A(i,j) against its storage order i,j (ds): convert to ds[1,0]
       formats: A=csc, x=dense, y=sparse
+      cpu: sparse kernel (no operands given at compile time; run(backend='auto') decides per call)
     """
     written = _assignment(expr, len(args))
     given = {**_named(written.inputs, args), **operands}
@@ -142,7 +190,10 @@ def compile(expr, *args, loop_order=None, out=None, **operands) -> Program:  # n
                 break
     if graph is None:
         nest, graph = _lower(schedule, raise_errors=True)
-    return Program(written, schedule, nest, graph, tuple(constants(nest).items()), tuple(tensors.items()), aliases)
+    epilogue = epilogue or Epilogue()
+    epilogue.check(dict(schedule.dims), written.lhs.indices)
+    return Program(written, schedule, nest, graph, tuple(constants(nest).items()), tuple(tensors.items()), aliases,
+                   epilogue)
 
 
 def _lower(schedule: Schedule, raise_errors: bool = False):
@@ -203,6 +254,23 @@ def _named(inputs: tuple[str, ...], args: tuple) -> dict:
 
 def _tensor(value) -> SparseTensor:
     return value if isinstance(value, SparseTensor) else as_tensor(value)
+
+
+def _apply_epilogue(out: SparseTensor, program: Program) -> SparseTensor:
+    """The reference epilogue, on every entry the graph wrote (all of a dense output)."""
+    e = program.epilogue
+    if all(lv.full for lv in out.format.levels):
+        dense = out.to_numpy()
+        coords = None
+        if e.vector_bias:
+            axis = program.assignment.lhs.indices.index(e.bias_index or program.assignment.lhs.indices[-1])
+            coords = np.arange(dense.shape[axis]).reshape([-1 if k == axis else 1 for k in range(dense.ndim)])
+        return from_numpy(e.apply(dense, coords), out.format, keep_zeros=True)
+    coords, vals = out.to_coo(keep_zeros=True)
+    axis = program.assignment.lhs.indices.index(e.bias_index or program.assignment.lhs.indices[-1]) \
+        if e.vector_bias else None
+    vals = e.apply(vals, None if axis is None else coords[:, axis])
+    return from_coo(coords, vals, out.shape, out.format, keep_zeros=True)
 
 
 def _canonical(t: SparseTensor, fmt: Format, dtype) -> SparseTensor:

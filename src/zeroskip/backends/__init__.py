@@ -1,0 +1,1 @@
+"""Backends that run compiled programs: ``cpu`` generates native kernels with numba."""

@@ -1,0 +1,520 @@
+"""Numba source from a LoopNest: co-iterating loops, workspaces, output assembly and a fused epilogue.
+
+Each ``forall`` becomes one of three loops, chosen by its merge lattice:
+
+- **dense**: ``for c in range(n)``, locating full levels and keeping a finger into each sparse
+  level that the lattice does not bound (it matches when its coordinate equals ``c``);
+- **intersection**: a ``for`` over the one sparse iterator, or a two-finger ``while`` over several;
+- **union**: one ``while`` per lattice point, in lattice order, each running while all its
+  iterators have coordinates left (TACO's merge code, Kjolstad et al. OOPSLA 2017, section 6).
+
+Inside a loop, operands that may or may not hold the current coordinate give cases: the body
+is specialized for each set of present operands (``specialize.zero_out``), largest set first.
+Workspaces: a scalar temporary is a local variable; a dense one an array reset after its
+consumer; a sparse one-index workspace a Gustavson accumulator (values, flags and the list of
+touched coordinates, sorted before the consumer reads it). A dense workspace whose consumer only
+copies it into a dense output is elided: the producer accumulates into the output directly.
+Dense outputs are written in place; sparse outputs are appended as sorted coordinates and
+values (zeros dropped) and assembled afterwards. The root loop takes a coordinate range
+``[lo_, hi_)`` so that the caller can split it across threads.
+
+Example:
+    >>> from zeroskip.lang import parse
+    >>> from zeroskip.formats import as_format
+    >>> from zeroskip.compiler import build_loopnest
+    >>> f = {"y": as_format("d"), "A": as_format("csr"), "x": as_format("d")}
+    >>> nest = build_loopnest(parse("y(i) = A(i,j) * x(j)"), ("i", "j"), f)
+    >>> source = generate(nest).source
+    >>> print(source[source.index("# y(i)"):].rstrip())
+    # y(i) = A(i,j) * x(j)
+    # loop order i,j; formats y=d, A=ds, x=d, w0=scalar
+    @njit(cache=True, nogil=True, boundscheck=False, error_model='numpy',
+          fastmath={'reassoc', 'contract', 'nsz'})
+    def kernel(lo_, hi_, n_i, n_j, pos1_A, crd1_A, v_A, v_x, v_y, zero_, vt_):
+        for c_i in range(lo_, hi_):
+            p0_A = c_i
+            s_w0 = zero_
+            for p1_A in range(pos1_A[p0_A], pos1_A[p0_A + 1]):
+                c_j = crd1_A[p1_A]
+                s_w0 += v_A[p1_A] * v_x[c_j]
+            v_y[c_i] = s_w0
+        return 0
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from zeroskip.backends.cpu.specialize import rhs_accesses, zero_out
+from zeroskip.compiler.epilogue import Epilogue
+from zeroskip.compiler.lattice import MergeLattice
+from zeroskip.compiler.loopnest import Assign, Forall, LoopNest, Stmt, Temporary, Where
+from zeroskip.errors import ZeroskipError
+from zeroskip.lang.ast import Access, Add, Expr, Literal, Mul, Neg, Sub
+
+MAX_CASE_OPERANDS = 6  # 2**6 specialized bodies per loop at most
+
+
+class CodegenError(ZeroskipError, ValueError):
+    """A loop nest the CPU code generator cannot express (reported with the construct)."""
+
+
+@dataclass(frozen=True, slots=True)
+class KernelPlan:
+    """Generated source and what the caller must pass and expect."""
+
+    source: str
+    args: tuple[str, ...]
+    inputs: tuple[str, ...]
+    literals: tuple[float | int, ...]
+    dense_output: bool
+    output_levels: int
+    root_index: str | None  # the index of the root loop, which runs over [lo_, hi_)
+    split_index: str | None  # the root index when chunks of it may run in parallel
+    root_tensors: tuple[str, ...]  # inputs whose top level the root loop walks
+    mask: bool  # the dense output records written entries (an epilogue that maps 0 elsewhere)
+    bias_mode: int | None  # the output mode a vector bias runs along
+
+
+def generate(nest: LoopNest, epilogue: Epilogue | None = None) -> KernelPlan:
+    """The numba source of ``nest`` (function ``kernel``), fusing ``epilogue`` into the output writes."""
+    return _Emitter(nest, epilogue or Epilogue()).run()
+
+
+class _Emitter:
+    def __init__(self, nest: LoopNest, epilogue: Epilogue) -> None:
+        self.nest, self.epilogue = nest, epilogue
+        self.formats = nest.format_of
+        self.out = nest.assignment.lhs
+        self.out_fmt = self.formats[self.out.tensor]
+        self.dense_out = all(lv.full for lv in self.out_fmt.levels)
+        self.mask = self.dense_out and not epilogue.zero_maps_to_zero()
+        self.index_of = {a.tensor: a.indices for a in rhs_accesses(nest.body)} | {self.out.tensor: self.out.indices}
+        self.temps: dict[str, str] = {t.name: _temp_kind(t) for t in nest.temporaries}
+        self.elided: set[str] = set()
+        self.literals: list[float | int] = []
+        self.lines: list[str] = []
+        self.depth = 1
+
+    # ---- driver ------------------------------------------------------------------------------
+    def run(self) -> KernelPlan:
+        a = self.nest.assignment
+        indices = sorted(set(a.all_indices))
+        args = ["lo_", "hi_", *(f"n_{i}" for i in indices)]
+        for name in a.inputs:
+            for level, lv in enumerate(self.formats[name].levels):
+                if not lv.full:
+                    args += [f"pos{level}_{name}", f"crd{level}_{name}"]
+            args.append(f"v_{name}")
+        if self.dense_out:
+            args.append(f"v_{self.out.tensor}")
+            if self.mask:
+                args.append(f"m_{self.out.tensor}")
+        else:
+            args.append("cap_")
+        args += self._epilogue_args()
+        self._workspaces()
+        if not self.dense_out:
+            self._open_buffers()
+        root = self.nest.body
+        self.stmt(root, {}, root=isinstance(root, Forall))
+        if self.dense_out:
+            self.emit("return 0")
+        else:
+            buffers = ", ".join(f"oc{lv}_" for lv in range(len(self.out_fmt.levels)))
+            self.emit(f"return n_out_, {buffers}{', ' if buffers else ''}ov_")
+        args += [f"L{k}_" for k in range(len(self.literals))] + ["zero_", "vt_"]
+        head = ["import numpy as np", "from numba import njit",
+                "from zeroskip.backends.cpu.support import grow, lower_bound, sort_touched", "", "",
+                f"# {a}",
+                f"# loop order {','.join(self.nest.loop_order)}; formats "
+                + ", ".join(f"{n}={f.spec or 'scalar'}" for n, f in self.nest.formats)
+                + (f"; epilogue {self.epilogue}" if not self.epilogue.empty else ""),
+                "@njit(cache=True, nogil=True, boundscheck=False, error_model='numpy',",
+                "      fastmath={'reassoc', 'contract', 'nsz'})",
+                f"def kernel({', '.join(args)}):"]
+        root_index = root.index if isinstance(root, Forall) else None
+        root_tensors = tuple(t for t in a.inputs if root_index is not None and self.index_of.get(t)
+                             and self.index_of[t][self.formats[t].mode_order[0]] == root_index)
+        bias_mode = None
+        if self.epilogue.vector_bias:
+            bias_mode = self.out.indices.index(self.epilogue.bias_index or self.out.indices[-1])
+        return KernelPlan("\n".join(head + self.lines) + "\n", tuple(args), a.inputs, tuple(self.literals),
+                          self.dense_out, len(self.out_fmt.levels), root_index, self._split_index(), root_tensors,
+                          self.mask, bias_mode)
+
+    def _split_index(self) -> str | None:
+        root = self.nest.body
+        if not isinstance(root, Forall) or root.index not in self.out.indices:
+            return None  # a reduction at the root: chunks would write the same entries
+        first = self.out.indices[self.out_fmt.mode_order[0]] if self.out.indices else None
+        return root.index if self.dense_out or root.index == first else None
+
+    def emit(self, line: str) -> None:
+        self.lines.append("    " * self.depth + line)
+
+    def _epilogue_args(self) -> list[str]:
+        e, out = [], self.epilogue
+        if out.scale is not None:
+            e.append("ep_scale_")
+        if out.bias is not None:
+            e.append("ep_bvec_" if out.vector_bias else "ep_bias_")
+        if out.clamp is not None:
+            e += ["ep_lo_"] if out.clamp[0] is not None else []
+            e += ["ep_hi_"] if out.clamp[1] is not None else []
+        return e
+
+    def _workspaces(self) -> None:
+        for temp in self.nest.temporaries:
+            kind, name = self.temps[temp.name], temp.name
+            shape = ", ".join(f"n_{i}" for i in (temp.indices[m] for m in temp.format.mode_order))
+            if kind == "dense":
+                self.emit(f"v_{name} = np.zeros(({shape},), vt_.dtype)")
+            elif kind == "spa":
+                self.emit(f"v_{name} = np.zeros({shape}, vt_.dtype)")
+                self.emit(f"f_{name} = np.zeros({shape}, np.bool_)")
+                self.emit(f"l_{name} = np.empty({shape}, np.int64)")
+                self.emit(f"n_{name}_ = 0")
+
+    def _open_buffers(self) -> None:
+        self.emit("n_out_ = 0")
+        for lv in range(len(self.out_fmt.levels)):
+            self.emit(f"oc{lv}_ = np.empty(cap_, np.int64)")
+        self.emit("ov_ = np.empty(cap_, vt_.dtype)")
+
+    # ---- statements --------------------------------------------------------------------------
+    def stmt(self, stmt: Stmt, scope: dict, root: bool = False) -> None:
+        if isinstance(stmt, Forall):
+            self.forall(stmt, scope, root)
+        elif isinstance(stmt, Where):
+            self.where(stmt, scope)
+        else:
+            self.assign(stmt, scope)
+
+    def where(self, w: Where, scope: dict) -> None:
+        temp, kind = w.temp, self.temps[w.temp.name]
+        if kind == "scalar":
+            self.emit(f"s_{temp.name} = zero_")
+        if self.dense_out and kind == "dense" and _copies_into_output(w.consumer, temp, self.out.tensor):
+            self.elided.add(temp.name)
+            self.stmt(w.producer, scope)
+            if not self.epilogue.empty or self.mask:
+                self._epilogue_pass(temp, scope)
+            return
+        self.stmt(w.producer, scope)
+        if kind == "spa":
+            self.emit(f"sort_touched(f_{temp.name}, l_{temp.name}, n_{temp.name}_)")
+        self.stmt(w.consumer, scope)
+        if kind == "dense":
+            self.emit(f"v_{temp.name}.fill(0)")
+        elif kind == "spa":
+            self.emit(f"for q_ in range(n_{temp.name}_):")
+            self.emit(f"    v_{temp.name}[l_{temp.name}[q_]] = 0")
+            self.emit(f"    f_{temp.name}[l_{temp.name}[q_]] = False")
+            self.emit(f"n_{temp.name}_ = 0")
+
+    def _epilogue_pass(self, temp: Temporary, scope: dict) -> None:
+        """After an elided workspace's producer: the epilogue over the output region it filled."""
+        start = self.depth
+        for index in temp.indices:
+            self.emit(f"for c_{index} in range(n_{index}):")
+            self.depth += 1
+        target = self._value(self.out, scope)
+        self.emit(f"v_ = {target}")
+        self._apply_epilogue()
+        self.emit(f"{target} = v_")
+        if self.mask:
+            self.emit(f"m_{self.out.tensor}{self._coords(self.out)} = True")
+        self.depth = start
+
+    def assign(self, a: Assign, scope: dict) -> None:
+        rhs = self.expr(a.rhs, scope, top=True)
+        name = a.lhs.tensor
+        op = "+=" if a.accumulate else "="
+        if name in self.elided:
+            self.emit(f"v_{self.out.tensor}{self._coords(self.out)} += {rhs}")
+        elif name in self.temps:
+            kind = self.temps[name]
+            if kind == "scalar":
+                self.emit(f"s_{name} {op} {rhs}")
+            elif kind == "dense":
+                self.emit(f"v_{name}{self._coords(a.lhs)} {op} {rhs}")
+            else:
+                c = f"c_{a.lhs.indices[0]}"
+                self.emit(f"if not f_{name}[{c}]:")
+                self.emit(f"    f_{name}[{c}] = True")
+                self.emit(f"    l_{name}[n_{name}_] = {c}")
+                self.emit(f"    n_{name}_ += 1")
+                self.emit(f"v_{name}[{c}] {op} {rhs}")
+        elif self.dense_out:
+            if a.accumulate:
+                raise CodegenError(f"the output {name} is accumulated into outside a workspace: {a}")
+            if self.epilogue.empty:
+                self.emit(f"v_{name}{self._coords(a.lhs)} = {rhs}")
+                return
+            self.emit(f"v_ = {rhs}")
+            self._apply_epilogue()
+            self.emit(f"v_{name}{self._coords(a.lhs)} = v_")
+            if self.mask:
+                self.emit(f"m_{name}{self._coords(a.lhs)} = True")
+        else:
+            self._append(a, rhs)
+
+    def _append(self, a: Assign, rhs: str) -> None:
+        levels = len(self.out_fmt.levels)
+        self.emit(f"v_ = {rhs}")
+        self._apply_epilogue()
+        self.emit("if v_ != 0:")
+        self.depth += 1
+        self.emit("if n_out_ == cap_:")
+        self.emit("    cap_ = 2 * cap_")
+        for lv in range(levels):
+            self.emit(f"    oc{lv}_ = grow(oc{lv}_, cap_)")
+        self.emit("    ov_ = grow(ov_, cap_)")
+        for lv in range(levels):
+            self.emit(f"oc{lv}_[n_out_] = c_{a.lhs.indices[self.out_fmt.mode_order[lv]]}")
+        self.emit("ov_[n_out_] = v_")
+        self.emit("n_out_ += 1")
+        self.depth -= 1
+
+    def _apply_epilogue(self) -> None:
+        e = self.epilogue
+        if e.scale is not None:
+            self.emit("v_ = v_ * ep_scale_")
+        if e.bias is not None:
+            index = e.bias_index or self.out.indices[-1]
+            self.emit(f"v_ = v_ + ep_bvec_[c_{index}]" if e.vector_bias else "v_ = v_ + ep_bias_")
+        if e.relu:
+            self.emit("if v_ < 0:")
+            self.emit("    v_ = zero_")
+        if e.clamp is not None:
+            if e.clamp[0] is not None:
+                self.emit("if v_ < ep_lo_:")
+                self.emit("    v_ = ep_lo_")
+            if e.clamp[1] is not None:
+                self.emit("if v_ > ep_hi_:")
+                self.emit("    v_ = ep_hi_")
+
+    # ---- loops -------------------------------------------------------------------------------
+    def forall(self, f: Forall, scope: dict, root: bool) -> None:
+        index, lattice = f.index, f.lattice
+        levels = self._levels(f.body, index)
+        sparse = [(t, lv) for t, lv, full in levels if not full]
+        full = [(t, lv) for t, lv, full in levels if full]
+        start = self.depth
+        # A point with no sparse iterator (a union with a dense operand) makes the loop visit every coordinate.
+        if any(not pt.iterators or all(it.full for it in pt.iterators) for pt in lattice.points):
+            for t, lv in sparse:
+                self._open_finger(t, lv, scope, root)
+            low, high = ("lo_", "hi_") if root else ("0", f"n_{index}")
+            self.emit(f"for c_{index} in range({low}, {high}):")
+            self.depth += 1
+            for t, lv in sparse:
+                self.emit(f"h{lv}_{t} = p{lv}_{t} < e{lv}_{t} and {self._crd(t, lv)}[p{lv}_{t}] == c_{index}")
+            self._cases(f.body, sparse, [], full, scope, index)
+            for t, lv in sparse:
+                self.emit(f"if h{lv}_{t}:")
+                self.emit(f"    p{lv}_{t} += 1")
+        else:
+            iterators = [(it.tensor, it.level) for it in lattice.iterators]
+            extras = [s for s in sparse if s not in iterators]
+            for t, lv in extras:
+                self._open_finger(t, lv, scope, root)
+            if lattice.intersection and len(iterators) == 1:
+                t, lv = iterators[0]
+                begin, end = self._bounds(t, lv, scope, root)
+                self.emit(f"for p{lv}_{t} in range({begin}, {end}):")
+                self.depth += 1
+                self.emit(f"c_{index} = {self._crd(t, lv)}[p{lv}_{t}]")
+                self._cases(f.body, extras, iterators, full, scope, index, search=extras)
+            elif lattice.intersection:
+                self._merge_loop(f.body, iterators, extras, full, scope, index, root, True)
+            else:
+                self._union(f, lattice, extras, full, scope, root)
+        self.depth = start
+
+    def _union(self, f: Forall, lattice: MergeLattice, extras, full, scope, root) -> None:
+        top = [(it.tensor, it.level) for it in lattice.iterators]
+        for t, lv in top:
+            begin, end = self._bounds(t, lv, scope, root)
+            self.emit(f"p{lv}_{t} = {begin}")
+            self.emit(f"e{lv}_{t} = {end}")
+        for point in lattice.points:
+            its = [(it.tensor, it.level) for it in point.iterators]
+            # Iterators outside this point ran out (or cannot contribute without the ones that did).
+            gone = frozenset(t for t, lv in top if (t, lv) not in its)
+            self._merge_loop(f.body, its, extras, full, scope, f.index, root, False, opened=True, gone=gone)
+
+    def _merge_loop(self, body, its, extras, full, scope, index, root, intersect, opened=False,
+                    gone=frozenset()) -> None:
+        """A ``while`` over ``its`` together: an intersection (all present) or one point of a union."""
+        start = self.depth
+        if not opened:
+            for t, lv in its:
+                begin, end = self._bounds(t, lv, scope, root)
+                self.emit(f"p{lv}_{t} = {begin}")
+                self.emit(f"e{lv}_{t} = {end}")
+        self.emit("while " + " and ".join(f"p{lv}_{t} < e{lv}_{t}" for t, lv in its) + ":")
+        self.depth += 1
+        for t, lv in its:
+            self.emit(f"k{lv}_{t} = {self._crd(t, lv)}[p{lv}_{t}]")
+        first = f"k{its[0][1]}_{its[0][0]}"
+        self.emit(f"c_{index} = " + (first if len(its) == 1 else f"min({', '.join(f'k{lv}_{t}' for t, lv in its)})"))
+        if intersect:
+            self.emit("if " + " and ".join(f"k{lv}_{t} == c_{index}" for t, lv in its) + ":")
+            self.depth += 1
+            self._cases(body, extras, its, full, scope, index, search=extras)
+            self.depth -= 1
+        else:
+            for t, lv in its:
+                self.emit(f"h{lv}_{t} = k{lv}_{t} == c_{index}")
+            self._cases(body, [*its, *extras], [], full, scope, index, search=extras, gone=gone)
+        for t, lv in its:
+            self.emit(f"if k{lv}_{t} == c_{index}:")
+            self.emit(f"    p{lv}_{t} += 1")
+        self.depth = start
+
+    def _cases(self, body, uncertain, present, full, scope, index, search=(), gone=frozenset()) -> None:
+        """The body for each set of ``uncertain`` operands holding the coordinate, largest set first.
+
+        ``search`` are fingers this loop does not drive: they first catch up to the coordinate.
+        """
+        inner = dict(scope)
+        for t, lv in [*present, *uncertain]:
+            inner[(t, lv)] = f"p{lv}_{t}"
+        for t, lv in search:
+            crd = self._crd(t, lv)
+            self.emit(f"while p{lv}_{t} < e{lv}_{t} and {crd}[p{lv}_{t}] < c_{index}:")
+            self.emit(f"    p{lv}_{t} += 1")
+            self.emit(f"h{lv}_{t} = p{lv}_{t} < e{lv}_{t} and {crd}[p{lv}_{t}] == c_{index}")
+        for t, lv in full:
+            if t not in gone:
+                self._locate(t, lv, inner, index)
+        if len(uncertain) > MAX_CASE_OPERANDS:
+            raise CodegenError(f"{len(uncertain)} operands may be absent at {index}; at most {MAX_CASE_OPERANDS}")
+        bodies = []
+        for size in range(len(uncertain), -1, -1):
+            for chosen in itertools.combinations(uncertain, size):
+                absent = gone | frozenset(t for t, lv in uncertain if (t, lv) not in chosen)
+                specialized = zero_out(body, absent, self.formats)
+                if specialized is not None:
+                    bodies.append((chosen, specialized))
+        if not bodies:
+            self.emit("pass")
+            return
+        for n, (chosen, specialized) in enumerate(bodies):
+            if not chosen:  # nothing uncertain present: the last case, or the only one
+                if n:
+                    self.emit("else:")
+                    self.depth += 1
+                self.stmt(specialized, inner)
+                self.depth -= 1 if n else 0
+                return
+            self.emit(f"{'if' if n == 0 else 'elif'} " + " and ".join(f"h{lv}_{t}" for t, lv in chosen) + ":")
+            self.depth += 1
+            self.stmt(specialized, inner)
+            self.depth -= 1
+
+    # ---- levels and positions ----------------------------------------------------------------
+    def _levels(self, body: Stmt, index: str) -> list[tuple[str, int, bool]]:
+        """(tensor, storage level, full) of every operand read in ``body`` that has ``index``."""
+        out = []
+        for acc in rhs_accesses(body):
+            if index in acc.indices:
+                fmt = self.formats[acc.tensor]
+                level = fmt.mode_order.index(acc.indices.index(index))
+                item = (acc.tensor, level, fmt.levels[level].full)
+                if item not in out:
+                    out.append(item)
+        return out
+
+    def _parent(self, t: str, lv: int, scope: dict) -> str:
+        return "0" if lv == 0 else scope[(t, lv - 1)]
+
+    def _bounds(self, t: str, lv: int, scope: dict, root: bool) -> tuple[str, str]:
+        if self.temps.get(t) == "spa":
+            return "0", f"n_{t}_"
+        parent = self._parent(t, lv, scope)
+        begin, end = f"pos{lv}_{t}[{parent}]", f"pos{lv}_{t}[{parent} + 1]"
+        if root:
+            crd = self._crd(t, lv)
+            return f"lower_bound({crd}, {begin}, {end}, lo_)", f"lower_bound({crd}, {begin}, {end}, hi_)"
+        return begin, end
+
+    def _crd(self, t: str, lv: int) -> str:
+        return f"l_{t}" if self.temps.get(t) == "spa" else f"crd{lv}_{t}"
+
+    def _open_finger(self, t: str, lv: int, scope: dict, root: bool) -> None:
+        begin, end = self._bounds(t, lv, scope, root)
+        self.emit(f"p{lv}_{t} = {begin}")
+        self.emit(f"e{lv}_{t} = {end}")
+
+    def _locate(self, t: str, lv: int, scope: dict, index: str) -> None:
+        if t in self.temps or lv >= self._leading(t):
+            return  # read by coordinates: no position needed
+        parent = self._parent(t, lv, scope)
+        self.emit(f"p{lv}_{t} = c_{index}" if parent == "0" else f"p{lv}_{t} = {parent} * n_{index} + c_{index}")
+        scope[(t, lv)] = f"p{lv}_{t}"
+
+    def _leading(self, t: str) -> int:
+        """Levels down to the last compressed one; the dense levels below it index the values directly."""
+        levels = self.formats[t].levels
+        return max((k + 1 for k, lv in enumerate(levels) if not lv.full), default=0)
+
+    # ---- expressions -------------------------------------------------------------------------
+    def _coords(self, acc: Access) -> str:
+        order = self.formats[acc.tensor].mode_order
+        if not acc.indices:
+            return "[0]"
+        return "[" + ", ".join(f"c_{acc.indices[m]}" for m in order) + "]"
+
+    def _value(self, acc: Access, scope: dict) -> str:
+        name = acc.tensor
+        kind = self.temps.get(name)
+        if kind == "scalar":
+            return f"s_{name}"
+        if kind == "spa":
+            return f"v_{name}[c_{acc.indices[0]}]"
+        k = 0 if kind == "dense" or name == self.out.tensor else self._leading(name)
+        if k == 0:
+            return f"v_{name}{self._coords(acc)}"
+        order = self.formats[name].mode_order
+        trailing = [f"c_{acc.indices[m]}" for m in order[k:]]
+        return f"v_{name}[" + ", ".join([scope[(name, k - 1)], *trailing]) + "]"
+
+    def expr(self, e: Expr, scope: dict, top: bool = False) -> str:
+        if isinstance(e, (Add, Sub, Mul)) and top:
+            symbol = {Add: "+", Sub: "-", Mul: "*"}[type(e)]
+            return f"{self.expr(e.left, scope)} {symbol} {self.expr(e.right, scope)}"
+        if isinstance(e, Access):
+            return self._value(e, scope)
+        if isinstance(e, Literal):
+            self.literals.append(e.value)
+            return f"L{len(self.literals) - 1}_"
+        if isinstance(e, Neg):
+            return f"(-{self.expr(e.operand, scope)})"
+        symbol = {Add: "+", Sub: "-", Mul: "*"}[type(e)]
+        return f"({self.expr(e.left, scope)} {symbol} {self.expr(e.right, scope)})"
+
+
+def _temp_kind(temp: Temporary) -> str:
+    if not temp.indices:
+        return "scalar"
+    if all(lv.full for lv in temp.format.levels):
+        return "dense"
+    if len(temp.indices) == 1:
+        return "spa"
+    raise CodegenError(f"workspace {temp.name}({','.join(temp.indices)}) is sparse in {len(temp.indices)} "
+                       f"dimensions; the CPU backend builds such workspaces dense")
+
+
+def _copies_into_output(consumer: Stmt, temp: Temporary, out: str) -> bool:
+    """The consumer only loops over the workspace and copies it into the output (``X(i,j) = w(j)``)."""
+    for index in temp.indices:
+        if not (isinstance(consumer, Forall) and consumer.index == index):
+            return False
+        consumer = consumer.body
+    return (isinstance(consumer, Assign) and consumer.lhs.tensor == out and not consumer.accumulate
+            and consumer.rhs == Access(temp.name, temp.indices))
+

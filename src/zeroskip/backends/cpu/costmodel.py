@@ -1,0 +1,182 @@
+"""The dense fallback's cost model: predicted sparse-kernel and dense-BLAS times, calibrated on this machine.
+
+The sparse prediction is the schedule's work estimate (merge steps, locates, writes; see
+``compiler.schedule``) for the operands at hand, times the seconds one unit of work takes here;
+the dense prediction is the dense product's flops over the measured BLAS rate, plus making the
+operands dense. Both rates come from a short measurement (about a second, once per machine,
+thread count and library versions) cached as JSON beside the kernels.
+
+Example:
+    >>> import numpy as np, zeroskip as zs
+    >>> p = zs.compile("C(i,j) = A(i,k) * B(k,j)", A=np.ones((64, 64)), B=np.ones((64, 64)))
+    >>> choose(p, p.bound_tensors(), {"i": 64, "j": 64, "k": 64}, 1).backend
+    'dense'
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass
+
+import numba
+import numpy as np
+
+from zeroskip.compiler.schedule import OperandInfo, _estimate
+from zeroskip.config import cache_dir
+from zeroskip.formats.tensor import SparseTensor
+
+PARALLEL_EFFICIENCY = 0.85  # measured speedup per added thread of the nonzero-split kernels, roughly
+CALL_OVERHEAD_S = 30e-6  # Python-side cost of one sparse run (argument set-up, assembly)
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """Rates measured on this machine."""
+
+    dense_flops: dict  # dtype name -> flop/s of numpy matmul
+    sparse_unit_s: float  # seconds per unit of the schedule's work estimate, one thread
+    copy_bytes_s: float  # bytes/s of a large numpy copy (read + write)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    backend: str
+    sparse_s: float
+    dense_s: float
+    reason: str
+
+
+def choose(program, tensors: dict[str, SparseTensor], dims: dict[str, int], threads: int) -> Decision:
+    """Sparse kernel or dense numpy for these operands, and why."""
+    cal = calibration()
+    nest = _cpu_nest(program)
+    infos = {n: quick_info(t) for n, t in tensors.items()}
+    work = _estimate(nest, infos, dims)
+    parallel = 1.0 + PARALLEL_EFFICIENCY * (threads - 1) if threads > 1 else 1.0
+    sparse_s = work * cal.sparse_unit_s / parallel + CALL_OVERHEAD_S
+    flops = dense_flops(program.schedule.assignment, dims)
+    dtype = np.result_type(*[t.dtype for t in tensors.values()]) if tensors else np.dtype(np.float64)
+    rate = cal.dense_flops.get(np.dtype(dtype).name, cal.dense_flops["float64"])
+    elements = sum(math.prod(t.shape) for t in tensors.values()) + math.prod(dims[i] for i in program.assignment.lhs.indices)
+    dense_s = flops / rate + elements * np.dtype(dtype).itemsize * 2 / cal.copy_bytes_s
+    backend = "sparse" if sparse_s <= dense_s else "dense"
+    reason = (f"{'sparse kernel' if backend == 'sparse' else 'dense numpy (BLAS)'}: predicted sparse "
+              f"{_ms(sparse_s)} ({work:.3g} work units, {threads} thread{'s' * (threads > 1)}) against dense "
+              f"{_ms(dense_s)} ({flops:.3g} flops at {rate / 1e9:.3g} GFLOP/s plus densifying)")
+    return Decision(backend, sparse_s, dense_s, reason)
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.3g} ms"
+
+
+def _cpu_nest(program):
+    from zeroskip.backends.cpu.backend import compiled
+
+    return compiled(program).nest
+
+
+def quick_info(t: SparseTensor) -> OperandInfo:
+    """Format, shape, nnz and mean fiber length per level, read off the level arrays in O(levels)."""
+    storage = t.format.storage_shape(t.shape)
+    lengths, parents = [], 1
+    for level, (lv, arrays) in enumerate(zip(t.format.levels, t.levels)):
+        if lv.full:
+            lengths.append(float(storage[level]))
+            parents *= storage[level]
+        else:
+            lengths.append(len(arrays.crd) / max(parents, 1))
+            parents = len(arrays.crd)
+    return OperandInfo(t.format, t.shape, t.nnz if len(t.vals) < 1 << 16 else len(t.vals), tuple(lengths))
+
+
+def dense_flops(assign, dims: dict[str, int]) -> float:
+    """Flops of the dense computation: each term's product over all its indices (two per multiply-add)."""
+    total = 0.0
+    for term in assign.terms:
+        from zeroskip.lang.ast import indices_of
+
+        indices = set(indices_of(term.expr)) | set(assign.lhs.indices)
+        total += 2.0 * math.prod(dims[i] for i in indices)
+    return total
+
+
+# ---- calibration ---------------------------------------------------------------------------------
+_memo: dict[str, Calibration] = {}
+
+
+def _machine_key() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return f"{cpu}|{os.cpu_count()}|numpy {np.__version__}|numba {numba.__version__}"
+
+
+def calibration() -> Calibration:
+    """The machine's rates: from this process's memo, the cache file, or measured now (about a second)."""
+    key = _machine_key()
+    if key in _memo:
+        return _memo[key]
+    path = cache_dir() / "calibration.json"
+    stored = {}
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, ValueError):
+        pass
+    if key in stored:
+        cal = Calibration(**stored[key])
+    else:
+        cal = measure()
+        stored[key] = asdict(cal)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(stored, indent=1))
+            os.replace(tmp, path)
+        except OSError:
+            pass  # an unwritable cache costs a re-measurement next time, nothing more
+    _memo[key] = cal
+    return cal
+
+
+def _best(fn, repeats: int = 5) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def measure() -> Calibration:
+    """Time numpy matmul, a copy, and two sparse kernels (SpMV and SpMM) against their work estimates."""
+    import zeroskip as zs
+    from scipy import sparse
+
+    flops = {}
+    for dtype in (np.float32, np.float64):
+        a = np.ones((384, 384), dtype)
+        flops[np.dtype(dtype).name] = 2 * 384**3 / _best(lambda: a @ a)
+    big = np.ones(1 << 23, np.float64)
+    dst = np.empty_like(big)
+    copy = 2 * big.nbytes / _best(lambda: np.copyto(dst, big))
+    rng = np.random.default_rng(0)
+    units = []
+    for expr, rhs in (("y(i) = A(i,j) * x(j)", rng.random(3000)), ("C(i,j) = A(i,k) * B(k,j)", rng.random((3000, 32)))):
+        A = sparse.random(3000, 3000, density=0.01, format="csr", random_state=1)
+        names = ("x",) if rhs.ndim == 1 else ("B",)
+        p = zs.compile(expr, A=A, **{names[0]: rhs})
+        tensors = p.bound_tensors()
+        seconds = _best(lambda: p.run(threads=1, backend="sparse"))
+        dims = {"i": 3000, "j": 3000} if rhs.ndim == 1 else {"i": 3000, "k": 3000, "j": 32}
+        work = _estimate(_cpu_nest(p), {n: quick_info(t) for n, t in tensors.items()}, dims)
+        units.append(max(seconds - CALL_OVERHEAD_S, 1e-7) / work)
+    return Calibration(flops, float(np.median(units)), copy)

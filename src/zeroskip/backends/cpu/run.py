@@ -1,0 +1,200 @@
+"""Running a generated kernel: operands to kernel arguments, chunks split by nonzeros over threads, output assembly.
+
+Parallel work is split by nonzeros, not by rows: the root loop's coordinates are cut where the
+driving operand's cumulative stored entries (plus one per coordinate, for the per-row work)
+reach equal shares, so a skewed matrix (``arrow``, power-law rows) balances. Chunks run the
+nogil kernel on a thread pool; each appends its own part of a sparse output, and the parts
+are concatenated in coordinate order and assembled into levels in one pass.
+
+Example:
+    >>> import numpy as np, zeroskip as zs
+    >>> p = zs.compile("y(i) = A(i,j) * x(j)", A="csr", x="dense")
+    >>> p.run(A=np.array([[1.0, 0], [0, 2]]), x=np.array([3.0, 4.0])).to_numpy().tolist()
+    [3.0, 8.0]
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from zeroskip.backends.cpu.codegen import KernelPlan
+from zeroskip.backends.cpu.support import count_positions, fill_levels
+from zeroskip.compiler.epilogue import Epilogue
+from zeroskip.config import check_dense_alloc
+from zeroskip.formats.build import LevelArrays, choose_index_dtype
+from zeroskip.formats.format import Format
+from zeroskip.formats.tensor import SparseTensor
+
+MIN_PARALLEL_WORK = 30_000  # stored entries below which one thread beats the pool's hand-off
+CHUNKS_PER_THREAD = 4  # spare chunks let a fast thread take over a slow one's share
+
+_pool: ThreadPoolExecutor | None = None
+_pool_size = 0
+_pool_lock = threading.Lock()
+
+
+def execute(plan: KernelPlan, fn, tensors: dict[str, SparseTensor], dims: dict[str, int], out_shape: tuple[int, ...],
+            out_fmt: Format, dtype: np.dtype, epilogue: Epilogue, threads: int) -> SparseTensor:
+    """Run ``fn`` (the compiled ``plan``) on ``tensors`` (already in the plan's formats)."""
+    args = [dims[i] for i in sorted(dims)]
+    for name in plan.inputs:
+        args += _tensor_args(tensors[name])
+    storage = out_fmt.storage_shape(out_shape)
+    if plan.dense_output:
+        check_dense_alloc(int(np.prod(storage)), dtype.itemsize, f"the dense output {out_shape}")
+        out_vals = np.zeros(storage if storage else (1,), dtype)
+        args.append(out_vals)
+        mask = np.zeros(out_vals.shape, np.bool_) if plan.mask else None
+        if mask is not None:
+            args.append(mask)
+    args += _epilogue_args(epilogue, dtype)
+    tail = [dtype.type(v) for v in plan.literals] + [dtype.type(0), np.empty(0, dtype)]
+    bounds = _chunks(plan, tensors, dims, threads)
+    work = sum(len(t.vals) for t in tensors.values())
+    cap = max(256, work // max(len(bounds) - 1, 1))
+
+    def call(lo: int, hi: int):
+        if plan.dense_output:
+            return fn(lo, hi, *args, *tail)
+        return fn(lo, hi, *args, cap, *tail)
+
+    results = _map(call, bounds, threads)
+    if plan.dense_output:
+        if mask is not None:
+            _fill_unwritten(out_vals, mask, epilogue, out_fmt, out_shape, plan)
+        levels = tuple(LevelArrays() for _ in out_fmt.levels)
+        return SparseTensor(out_shape, out_fmt, levels, out_vals.reshape(-1), _checked=False)
+    return _assemble(results, out_shape, out_fmt, dtype, plan.output_levels)
+
+
+def _tensor_args(t: SparseTensor) -> list:
+    args, leading = [], 0
+    for level, (lv, arrays) in enumerate(zip(t.format.levels, t.levels)):
+        if not lv.full:
+            args += [arrays.pos, arrays.crd]
+            leading = level + 1
+    storage = t.format.storage_shape(t.shape)
+    if leading == 0:
+        vals = t.vals.reshape(storage if storage else (1,))
+    else:
+        vals = t.vals.reshape((-1, *storage[leading:]))
+    return [*args, vals]
+
+
+def _epilogue_args(e: Epilogue, dtype: np.dtype) -> list:
+    args = []
+    if e.scale is not None:
+        args.append(dtype.type(e.scale))
+    if e.bias is not None:
+        args.append(np.ascontiguousarray(e.bias, dtype) if e.vector_bias else dtype.type(e.bias))
+    if e.clamp is not None:
+        args += [dtype.type(v) for v in e.clamp if v is not None]
+    return args
+
+
+def _chunks(plan: KernelPlan, tensors: dict[str, SparseTensor], dims: dict[str, int], threads: int) -> list[int]:
+    """Coordinate boundaries of the root loop: equal shares of the driving operand's stored entries."""
+    dim = dims[plan.root_index] if plan.root_index is not None else 0
+    drivers = [tensors[name] for name in plan.root_tensors]
+    if plan.split_index is None or threads <= 1 or not drivers:
+        return [0, dim]
+    driver = max(drivers, key=lambda t: len(t.vals))
+    if len(driver.vals) < MIN_PARALLEL_WORK:
+        return [0, dim]
+    offsets = _leaf_offsets(driver)
+    weights = offsets + np.arange(len(offsets))  # each coordinate costs one step besides its entries
+    shares = np.linspace(0, weights[-1], threads * CHUNKS_PER_THREAD + 1)[1:-1]
+    cuts = np.searchsorted(weights, shares)
+    top = driver.levels[0]
+    coords = cuts if driver.format.levels[0].full else np.asarray(top.crd)[np.minimum(cuts, len(top.crd) - 1)]
+    return np.unique(np.concatenate(([0], coords, [dim]))).astype(np.int64).tolist()
+
+
+def _leaf_offsets(t: SparseTensor) -> np.ndarray:
+    """For each top-level position, where its stored values start (and the total at the end)."""
+    storage = t.format.storage_shape(t.shape)
+    lv0 = t.format.levels[0]
+    count = storage[0] if lv0.full else len(t.levels[0].crd)
+    off = np.arange(count + 1, dtype=np.int64)
+    for level in range(1, len(storage)):
+        if t.format.levels[level].full:
+            off = off * storage[level]
+        else:
+            off = np.asarray(t.levels[level].pos, dtype=np.int64)[off]
+    return off
+
+
+def _map(call, bounds: list[int], threads: int) -> list:
+    pairs = list(zip(bounds[:-1], bounds[1:]))
+    if len(pairs) <= 1 or threads <= 1:
+        return [call(lo, hi) for lo, hi in pairs] or [call(0, 0)]
+    pool = _get_pool(threads)
+    return list(pool.map(lambda pair: call(*pair), pairs))
+
+
+def _get_pool(threads: int) -> ThreadPoolExecutor:
+    global _pool, _pool_size
+    with _pool_lock:
+        if _pool is None or _pool_size != threads:
+            if _pool is not None:
+                _pool.shutdown(wait=False)
+            _pool, _pool_size = ThreadPoolExecutor(threads, thread_name_prefix="zeroskip"), threads
+        return _pool
+
+
+def _assemble(results: list, shape: tuple[int, ...], fmt: Format, dtype: np.dtype, nlevels: int) -> SparseTensor:
+    """Concatenate the chunks' sorted entries and build the output's levels."""
+    counts = [r[0] for r in results]
+    total = int(sum(counts))
+    coords = np.empty((total, nlevels), np.int64)
+    vals = np.empty(total, dtype)
+    at = 0
+    for n, r in zip(counts, results):
+        for level in range(nlevels):
+            coords[at:at + n, level] = r[1 + level][:n]
+        vals[at:at + n] = r[1 + nlevels][:n]
+        at += n
+    storage = fmt.storage_shape(shape)
+    compressed = np.array([not lv.full for lv in fmt.levels], np.bool_)
+    per_level = count_positions(coords, compressed) if nlevels else np.zeros(0, np.int64)
+    positions, above = [], 1
+    for level in range(nlevels):
+        positions.append(above)  # parents of this level
+        above = int(per_level[level]) if compressed[level] else above * storage[level]
+    pos_sizes = [positions[lv] + 1 if compressed[lv] else 0 for lv in range(nlevels)]
+    pos_start = np.concatenate(([0], np.cumsum(pos_sizes))).astype(np.int64)
+    crd_start = np.concatenate(([0], np.cumsum(per_level))).astype(np.int64)
+    pos_flat = np.zeros(int(pos_start[-1]), np.int64)
+    crd_flat = np.zeros(int(crd_start[-1]), np.int64)
+    check_dense_alloc(above, dtype.itemsize, "the output values")
+    out_vals = np.zeros(above, dtype)
+    if nlevels:
+        fill_levels(coords, vals, np.array(storage, np.int64), compressed, pos_flat, pos_start, crd_flat, crd_start,
+                    out_vals)
+    else:
+        out_vals[:total] = vals
+    index = choose_index_dtype(storage, [int(x) for x in per_level] + [above])
+    levels = []
+    for level in range(nlevels):
+        if compressed[level]:
+            pos = pos_flat[pos_start[level]:pos_start[level + 1]].astype(index)
+            crd = crd_flat[crd_start[level]:crd_start[level + 1]].astype(index)
+            levels.append(LevelArrays(pos=pos, crd=crd))
+        else:
+            levels.append(LevelArrays())
+    return SparseTensor(shape, fmt, tuple(levels), out_vals, _checked=False)
+
+
+def _fill_unwritten(out_vals: np.ndarray, mask: np.ndarray, e: Epilogue, fmt: Format, shape, plan) -> None:
+    """Entries the loops never wrote are zero before the epilogue: give them the epilogue of zero."""
+    if e.vector_bias:
+        axis = fmt.mode_order.index(plan.bias_mode)
+        grid = np.broadcast_to(np.arange(out_vals.shape[axis]).reshape([-1 if a == axis else 1
+                                                                        for a in range(out_vals.ndim)]), out_vals.shape)
+        filled = e.apply(np.zeros(out_vals.shape, out_vals.dtype), grid)
+    else:
+        filled = np.broadcast_to(e.apply(np.zeros(1, out_vals.dtype)), out_vals.shape)
+    out_vals[~mask] = filled[~mask]

@@ -1,0 +1,43 @@
+"""The table of execution backends: the compiler names them, backends register themselves (rules beside the primitive).
+
+``Program.run``, ``Program.source`` and the backend part of ``Program.explain`` look the backend up
+here, so the compiler never imports a backend (imports point down the layers of DESIGN.md);
+``import zeroskip`` registers the CPU backend.
+
+Example:
+    >>> import zeroskip
+    >>> "cpu" in registered()
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from zeroskip.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    name: str
+    run: Callable
+    source: Callable
+    explain: Callable
+
+
+_BACKENDS: dict[str, Backend] = {}
+
+
+def register_backend(name: str, *, run: Callable, source: Callable, explain: Callable) -> None:
+    _BACKENDS[name] = Backend(name, run, source, explain)
+
+
+def registered() -> tuple[str, ...]:
+    return tuple(sorted(_BACKENDS))
+
+
+def get_backend(name: str) -> Backend:
+    if name not in _BACKENDS:
+        raise ConfigError(f"no backend named {name!r} is registered (registered: {', '.join(registered()) or 'none'})")
+    return _BACKENDS[name]

@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -147,8 +148,7 @@ class Program:
 
     def _dtype(self, tensors: dict[str, SparseTensor]) -> np.dtype:
         """The output dtype: numpy's promotion of the operands' dtypes through the expression."""
-        ones = {n: np.ones((1,) * t.ndim, t.dtype) for n, t in tensors.items() if n in self.assignment.inputs}
-        return evaluate_dense(self.assignment, ones).dtype
+        return _result_dtype(self.assignment, tuple((n, t.ndim, t.dtype) for n, t in tensors.items()))
 
     def __str__(self) -> str:
         return "\n".join([str(self.assignment), self.explain(), str(self.loopnest), str(self.graph)])
@@ -256,10 +256,17 @@ def _tensor(value) -> SparseTensor:
     return value if isinstance(value, SparseTensor) else as_tensor(value)
 
 
+@functools.lru_cache(maxsize=1024)
+def _result_dtype(assign: Assignment, operands: tuple) -> np.dtype:
+    ones = {n: np.ones((1,) * ndim, dtype) for n, ndim, dtype in operands if n in assign.inputs}
+    return evaluate_dense(assign, ones).dtype
+
+
 def _apply_epilogue(out: SparseTensor, program: Program) -> SparseTensor:
     """The reference epilogue, on every entry the graph wrote (all of a dense output)."""
     e = program.epilogue
-    if all(lv.full for lv in out.format.levels):
+    # A dense output gets it on every entry, also where a sparse accumulator wrote the graph's output sparse.
+    if all(lv.full for lv in program.schedule.format_of[program.assignment.output].levels):
         dense = out.to_numpy()
         coords = None
         if e.vector_bias:

@@ -142,7 +142,10 @@ def make_schedule(
             formats[fix.tensor] = fix.target
             conversions.append(fix)
             nest = build_loopnest(assign, order, formats)
-        cost = _estimate(nest, operands, dims) + sum(_conversion_cost(c, operands, dims) for c in conversions)
+        # The CPU backend keeps multi-index workspaces dense: an order must be cheap for it too.
+        dense_ws = build_loopnest(assign, order, formats, sparse_workspace_order=1)
+        work = max(_estimate(nest, operands, dims), _estimate(dense_ws, operands, dims))
+        cost = work + sum(_conversion_cost(c, operands, dims) for c in conversions)
         ranked.append((cost, order, formats, conversions))
     # Orders within 1% of each other tie; fewer conversions, then the written order, break the tie.
     ranked.sort(key=lambda r: (round(math.log(r[0] + 1.0) / math.log(1.01)), len(r[3]),

@@ -38,7 +38,7 @@ Example:
                 c_j = crd1_A[p1_A]
                 s_w0 += v_A[p1_A] * v_x[c_j]
             v_y[c_i] = s_w0
-        return 0
+        return 0, hi_, False
 """
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ class KernelPlan:
     split_index: str | None  # the root index when chunks of it may run in parallel
     root_tensors: tuple[str, ...]  # inputs whose top level the root loop walks
     mask: bool  # the dense output records written entries (an epilogue that maps 0 elsewhere)
+    count_parents: bool  # the kernel counts entries per parent of the output's one compressed (last) level
     bias_mode: int | None  # the output mode a vector bias runs along
 
 
@@ -90,9 +91,16 @@ class _Emitter:
         self.out_fmt = self.formats[self.out.tensor]
         self.dense_out = all(lv.full for lv in self.out_fmt.levels)
         self.mask = self.dense_out and not epilogue.zero_maps_to_zero()
+        # A sparse output then stores only the entries a product reached: workspaces record which.
+        self.track = not self.dense_out and not epilogue.zero_maps_to_zero()
+        levels = self.out_fmt.levels
+        # Dense levels over one compressed level (CSR, a sparse vector): the kernel counts entries
+        # per parent position, so pos is a prefix sum and the dense levels need no coordinates.
+        self.count_parents = (not self.dense_out and not levels[-1].full and all(lv.full for lv in levels[:-1]))
         self.index_of = {a.tensor: a.indices for a in rhs_accesses(nest.body)} | {self.out.tensor: self.out.indices}
         self.temps: dict[str, str] = {t.name: _temp_kind(t) for t in nest.temporaries}
         self.elided: set[str] = set()
+        self.scanned: set[str] = set()  # sparse accumulators read by scanning their flags
         self.literals: list[float | int] = []
         self.lines: list[str] = []
         self.depth = 1
@@ -112,21 +120,18 @@ class _Emitter:
             if self.mask:
                 args.append(f"m_{self.out.tensor}")
         else:
-            args.append("cap_")
+            args += [f"oc{lv}_" for lv in self._coordinate_levels()] + ["ov_", "n_out_"]
+            args += ["cnt_"] if self.count_parents else []
         args += self._epilogue_args()
         self._workspaces()
         if not self.dense_out:
             self._open_buffers()
         root = self.nest.body
         self.stmt(root, {}, root=isinstance(root, Forall))
-        if self.dense_out:
-            self.emit("return 0")
-        else:
-            buffers = ", ".join(f"oc{lv}_" for lv in range(len(self.out_fmt.levels)))
-            self.emit(f"return n_out_, {buffers}{', ' if buffers else ''}ov_")
+        self.emit("return 0, hi_, False" if self.dense_out else "return n_out_, hi_, False")
         args += [f"L{k}_" for k in range(len(self.literals))] + ["zero_", "vt_"]
         head = ["import numpy as np", "from numba import njit",
-                "from zeroskip.backends.cpu.support import grow, lower_bound, sort_touched", "", "",
+                "from zeroskip.backends.cpu.support import lower_bound", "", "",
                 f"# {a}",
                 f"# loop order {','.join(self.nest.loop_order)}; formats "
                 + ", ".join(f"{n}={f.spec or 'scalar'}" for n, f in self.nest.formats)
@@ -142,7 +147,7 @@ class _Emitter:
             bias_mode = self.out.indices.index(self.epilogue.bias_index or self.out.indices[-1])
         return KernelPlan("\n".join(head + self.lines) + "\n", tuple(args), a.inputs, tuple(self.literals),
                           self.dense_out, len(self.out_fmt.levels), root_index, self._split_index(), root_tensors,
-                          self.mask, bias_mode)
+                          self.mask, self.count_parents, bias_mode)
 
     def _split_index(self) -> str | None:
         root = self.nest.body
@@ -171,17 +176,25 @@ class _Emitter:
             shape = ", ".join(f"n_{i}" for i in (temp.indices[m] for m in temp.format.mode_order))
             if kind == "dense":
                 self.emit(f"v_{name} = np.zeros(({shape},), vt_.dtype)")
+                if self.track:
+                    self.emit(f"t_{name} = np.zeros(({shape},), np.bool_)")
             elif kind == "spa":
                 self.emit(f"v_{name} = np.zeros({shape}, vt_.dtype)")
                 self.emit(f"f_{name} = np.zeros({shape}, np.bool_)")
                 self.emit(f"l_{name} = np.empty({shape}, np.int64)")
                 self.emit(f"n_{name}_ = 0")
 
+    def _coordinate_levels(self) -> list[int]:
+        """Output levels whose coordinates the kernel records."""
+        levels = range(len(self.out_fmt.levels))
+        return [levels[-1]] if self.count_parents else list(levels)
+
     def _open_buffers(self) -> None:
-        self.emit("n_out_ = 0")
-        for lv in range(len(self.out_fmt.levels)):
-            self.emit(f"oc{lv}_ = np.empty(cap_, np.int64)")
-        self.emit("ov_ = np.empty(cap_, vt_.dtype)")
+        # Buffers come from the caller and are never reassigned here: a reassigned array in a
+        # loop costs numba a reference count per access (4x slower). When one fills up, the
+        # kernel returns where the current root coordinate began and the caller grows and resumes.
+        self.emit("cap_ = len(ov_)")
+        self.emit("row_ = n_out_")
 
     # ---- statements --------------------------------------------------------------------------
     def stmt(self, stmt: Stmt, scope: dict, root: bool = False) -> None:
@@ -196,6 +209,8 @@ class _Emitter:
         temp, kind = w.temp, self.temps[w.temp.name]
         if kind == "scalar":
             self.emit(f"s_{temp.name} = zero_")
+            if self.track:
+                self.emit(f"t_{temp.name} = False")
         if self.dense_out and kind == "dense" and _copies_into_output(w.consumer, temp, self.out.tensor):
             self.elided.add(temp.name)
             self.stmt(w.producer, scope)
@@ -204,15 +219,34 @@ class _Emitter:
             return
         self.stmt(w.producer, scope)
         if kind == "spa":
-            self.emit(f"sort_touched(f_{temp.name}, l_{temp.name}, n_{temp.name}_)")
+            self._consume_spa(w, scope)
+            return
         self.stmt(w.consumer, scope)
         if kind == "dense":
             self.emit(f"v_{temp.name}.fill(0)")
-        elif kind == "spa":
-            self.emit(f"for q_ in range(n_{temp.name}_):")
-            self.emit(f"    v_{temp.name}[l_{temp.name}[q_]] = 0")
-            self.emit(f"    f_{temp.name}[l_{temp.name}[q_]] = False")
-            self.emit(f"n_{temp.name}_ = 0")
+            if self.track:
+                self.emit(f"t_{temp.name}.fill(False)")
+
+    def _consume_spa(self, w: Where, scope: dict) -> None:
+        """Read a sparse accumulator in coordinate order: sort the few touched, or scan the flags of many."""
+        name, index = w.temp.name, w.temp.indices[0]
+        self.emit(f"if n_{name}_ * 16 < n_{index}:")
+        self.depth += 1
+        self.emit(f"l_{name}[:n_{name}_].sort()")
+        self.stmt(w.consumer, scope)
+        self.emit(f"for q_ in range(n_{name}_):")
+        self.emit(f"    v_{name}[l_{name}[q_]] = 0")
+        self.emit(f"    f_{name}[l_{name}[q_]] = False")
+        self.depth -= 1
+        self.emit("else:")
+        self.depth += 1
+        self.scanned.add(name)  # the consumer's loop over the workspace becomes a dense scan of its flags
+        self.stmt(w.consumer, scope)
+        self.scanned.discard(name)
+        self.emit(f"v_{name}.fill(0)")
+        self.emit(f"f_{name}.fill(False)")
+        self.depth -= 1
+        self.emit(f"n_{name}_ = 0")
 
     def _epilogue_pass(self, temp: Temporary, scope: dict) -> None:
         """After an elided workspace's producer: the epilogue over the output region it filled."""
@@ -240,7 +274,11 @@ class _Emitter:
                 self.emit(f"s_{name} {op} {rhs}")
             elif kind == "dense":
                 self.emit(f"v_{name}{self._coords(a.lhs)} {op} {rhs}")
-            else:
+            if self.track and kind in ("scalar", "dense"):
+                reached = self._reached(a.rhs)
+                flag = f"t_{name}" + (self._coords(a.lhs) if kind == "dense" else "")
+                self.emit(f"{flag} = True" if reached == "True" else f"{flag} = {flag} or {reached}")
+            if kind == "spa":
                 c = f"c_{a.lhs.indices[0]}"
                 self.emit(f"if not f_{name}[{c}]:")
                 self.emit(f"    f_{name}[{c}] = True")
@@ -263,28 +301,55 @@ class _Emitter:
 
     def _append(self, a: Assign, rhs: str) -> None:
         levels = len(self.out_fmt.levels)
+        start = self.depth
+        reached = self._reached(a.rhs) if self.track else "True"
+        if reached != "True":
+            self.emit(f"if {reached}:")  # no product reached the entry: it is not stored, whatever f(0) is
+            self.depth += 1
         self.emit(f"v_ = {rhs}")
         self._apply_epilogue()
         self.emit("if v_ != 0:")
         self.depth += 1
         self.emit("if n_out_ == cap_:")
-        self.emit("    cap_ = 2 * cap_")
-        for lv in range(levels):
-            self.emit(f"    oc{lv}_ = grow(oc{lv}_, cap_)")
-        self.emit("    ov_ = grow(ov_, cap_)")
-        for lv in range(levels):
+        root = self.nest.body
+        self.emit(f"    return row_, c_{root.index}, True" if isinstance(root, Forall) else "    return 0, lo_, True")
+        for lv in self._coordinate_levels():
             self.emit(f"oc{lv}_[n_out_] = c_{a.lhs.indices[self.out_fmt.mode_order[lv]]}")
+        if self.count_parents:
+            parent = "0"
+            for lv in range(levels - 1):
+                index = a.lhs.indices[self.out_fmt.mode_order[lv]]
+                parent = f"c_{index}" if parent == "0" else f"({parent}) * n_{index} + c_{index}"
+            self.emit(f"cnt_[{parent}] += 1")
         self.emit("ov_[n_out_] = v_")
         self.emit("n_out_ += 1")
-        self.depth -= 1
+        self.depth = start
+
+    def _reached(self, e: Expr) -> str:
+        """A condition: some product reached this entry (operands read here are present; workspaces say)."""
+        if isinstance(e, Access):
+            kind = self.temps.get(e.tensor)
+            if kind == "scalar":
+                return f"t_{e.tensor}"
+            return f"t_{e.tensor}{self._coords(e)}" if kind == "dense" else "True"
+        if isinstance(e, Neg):
+            return self._reached(e.operand)
+        if isinstance(e, (Add, Sub, Mul)):
+            parts = [self._reached(e.left), self._reached(e.right)]
+            if isinstance(e, Mul):
+                parts = [p for p in parts if p != "True"]
+                return " and ".join(f"({p})" for p in parts) or "True"
+            return "True" if "True" in parts else " or ".join(f"({p})" for p in parts)
+        return "True"  # a literal
 
     def _apply_epilogue(self) -> None:
         e = self.epilogue
         if e.scale is not None:
             self.emit("v_ = v_ * ep_scale_")
-        if e.bias is not None:
-            index = e.bias_index or self.out.indices[-1]
-            self.emit(f"v_ = v_ + ep_bvec_[c_{index}]" if e.vector_bias else "v_ = v_ + ep_bias_")
+        if e.vector_bias:
+            self.emit(f"v_ = v_ + ep_bvec_[c_{e.bias_index or self.out.indices[-1]}]")
+        elif e.bias is not None:
+            self.emit("v_ = v_ + ep_bias_")
         if e.relu:
             self.emit("if v_ < 0:")
             self.emit("    v_ = zero_")
@@ -304,18 +369,24 @@ class _Emitter:
         full = [(t, lv) for t, lv, full in levels if full]
         start = self.depth
         # A point with no sparse iterator (a union with a dense operand) makes the loop visit every coordinate.
-        if any(not pt.iterators or all(it.full for it in pt.iterators) for pt in lattice.points):
+        if any(not pt.iterators or all(it.full or it.tensor in self.scanned for it in pt.iterators)
+               for pt in lattice.points):
             for t, lv in sparse:
                 self._open_finger(t, lv, scope, root)
             low, high = ("lo_", "hi_") if root else ("0", f"n_{index}")
             self.emit(f"for c_{index} in range({low}, {high}):")
             self.depth += 1
+            self._mark_row(root)
             for t, lv in sparse:
-                self.emit(f"h{lv}_{t} = p{lv}_{t} < e{lv}_{t} and {self._crd(t, lv)}[p{lv}_{t}] == c_{index}")
+                if t in self.scanned:
+                    self.emit(f"h{lv}_{t} = f_{t}[c_{index}]")
+                else:
+                    self.emit(f"h{lv}_{t} = p{lv}_{t} < e{lv}_{t} and {self._crd(t, lv)}[p{lv}_{t}] == c_{index}")
             self._cases(f.body, sparse, [], full, scope, index)
             for t, lv in sparse:
-                self.emit(f"if h{lv}_{t}:")
-                self.emit(f"    p{lv}_{t} += 1")
+                if t not in self.scanned:
+                    self.emit(f"if h{lv}_{t}:")
+                    self.emit(f"    p{lv}_{t} += 1")
         else:
             iterators = [(it.tensor, it.level) for it in lattice.iterators]
             extras = [s for s in sparse if s not in iterators]
@@ -327,12 +398,18 @@ class _Emitter:
                 self.emit(f"for p{lv}_{t} in range({begin}, {end}):")
                 self.depth += 1
                 self.emit(f"c_{index} = {self._crd(t, lv)}[p{lv}_{t}]")
+                self._mark_row(root)
                 self._cases(f.body, extras, iterators, full, scope, index, search=extras)
             elif lattice.intersection:
                 self._merge_loop(f.body, iterators, extras, full, scope, index, root, True)
             else:
                 self._union(f, lattice, extras, full, scope, root)
         self.depth = start
+
+    def _mark_row(self, root: bool) -> None:
+        """Where the output stood when this root coordinate began: the resume point if a buffer fills."""
+        if root and not self.dense_out:
+            self.emit("row_ = n_out_")
 
     def _union(self, f: Forall, lattice: MergeLattice, extras, full, scope, root) -> None:
         top = [(it.tensor, it.level) for it in lattice.iterators]
@@ -361,6 +438,7 @@ class _Emitter:
             self.emit(f"k{lv}_{t} = {self._crd(t, lv)}[p{lv}_{t}]")
         first = f"k{its[0][1]}_{its[0][0]}"
         self.emit(f"c_{index} = " + (first if len(its) == 1 else f"min({', '.join(f'k{lv}_{t}' for t, lv in its)})"))
+        self._mark_row(root)
         if intersect:
             self.emit("if " + " and ".join(f"k{lv}_{t} == c_{index}" for t, lv in its) + ":")
             self.depth += 1
@@ -446,6 +524,8 @@ class _Emitter:
         return f"l_{t}" if self.temps.get(t) == "spa" else f"crd{lv}_{t}"
 
     def _open_finger(self, t: str, lv: int, scope: dict, root: bool) -> None:
+        if t in self.scanned:
+            return  # present where its flag is set: no position to keep
         begin, end = self._bounds(t, lv, scope, root)
         self.emit(f"p{lv}_{t} = {begin}")
         self.emit(f"e{lv}_{t} = {end}")

@@ -28,9 +28,10 @@ from zeroskip.formats.build import LevelArrays, choose_index_dtype
 from zeroskip.formats.format import Format
 from zeroskip.formats.tensor import SparseTensor
 
-MIN_PARALLEL_WORK = 30_000  # stored entries below which one thread beats the pool's hand-off
-CHUNKS_PER_THREAD = 4  # spare chunks let a fast thread take over a slow one's share
+MIN_PARALLEL_WORK = 4096  # driving entries below which one thread beats the pool's hand-off (~30 us)
+CHUNKS_PER_THREAD = 2  # spare chunks let a fast thread take over a slow one's share
 
+_output_ratio: dict[str, float] = {}  # kernel source -> output entries per input entry, last run
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
 _pool_lock = threading.Lock()
@@ -39,27 +40,51 @@ _pool_lock = threading.Lock()
 def execute(plan: KernelPlan, fn, tensors: dict[str, SparseTensor], dims: dict[str, int], out_shape: tuple[int, ...],
             out_fmt: Format, dtype: np.dtype, epilogue: Epilogue, threads: int) -> SparseTensor:
     """Run ``fn`` (the compiled ``plan``) on ``tensors`` (already in the plan's formats)."""
-    args = [dims[i] for i in sorted(dims)]
+    head = [dims[i] for i in sorted(dims)]
     for name in plan.inputs:
-        args += _tensor_args(tensors[name])
+        head += _tensor_args(tensors[name])
+    args: list = []
     storage = out_fmt.storage_shape(out_shape)
+    bounds = _chunks(plan, tensors, dims, threads)
+    mask = None
     if plan.dense_output:
         check_dense_alloc(int(np.prod(storage)), dtype.itemsize, f"the dense output {out_shape}")
         out_vals = np.zeros(storage if storage else (1,), dtype)
-        args.append(out_vals)
-        mask = np.zeros(out_vals.shape, np.bool_) if plan.mask else None
-        if mask is not None:
-            args.append(mask)
+        head.append(out_vals)
+        if plan.mask:
+            mask = np.zeros(out_vals.shape, np.bool_)
+            head.append(mask)
+    else:
+        work = sum(len(t.vals) for t in tensors.values())
+        # Output entries per input entry, learnt from this kernel's last run: few resumes after the first.
+        ratio = _output_ratio.get(plan.source, 1.0)
+        capacity = max(256, int(1.25 * ratio * work / max(len(bounds) - 1, 1)))
     args += _epilogue_args(epilogue, dtype)
-    tail = [dtype.type(v) for v in plan.literals] + [dtype.type(0), np.empty(0, dtype)]
-    bounds = _chunks(plan, tensors, dims, threads)
-    work = sum(len(t.vals) for t in tensors.values())
-    cap = max(256, work // max(len(bounds) - 1, 1))
+    args += [dtype.type(v) for v in plan.literals] + [dtype.type(0), np.empty(0, dtype)]
+
+    counts = None
+    if plan.count_parents:
+        counts = np.zeros(max(int(np.prod(storage[:-1], dtype=np.int64)), 1), np.int64)
+    inner = int(np.prod(storage[1:-1], dtype=np.int64)) if len(storage) > 1 else 0
+    crd_dtype = choose_index_dtype(storage, [])  # coordinates only need to hold the dimensions
 
     def call(lo: int, hi: int):
         if plan.dense_output:
-            return fn(lo, hi, *args, *tail)
-        return fn(lo, hi, *args, cap, *tail)
+            return fn(lo, hi, *head, *args)
+        recorded = 1 if plan.count_parents else plan.output_levels
+        buffers = [np.empty(capacity, crd_dtype) for _ in range(recorded)] + [np.empty(capacity, dtype)]
+        extra = [counts] if counts is not None else []
+        count = 0
+        while True:
+            count, lo, full = fn(lo, hi, *head, *buffers, count, *extra, *args)
+            if not full:
+                return count, buffers
+            # Keep what is done, double the room, resume at the coordinate that did not fit.
+            buffers = [_grown(b, count, 2 * len(b)) for b in buffers]
+            if counts is not None and plan.root_index is None:
+                counts[:] = 0  # no root loop to resume: the kernel starts over
+            elif counts is not None and inner:
+                counts[lo * inner:(lo + 1) * inner] = 0  # the unfinished coordinate's partial counts
 
     results = _map(call, bounds, threads)
     if plan.dense_output:
@@ -67,7 +92,16 @@ def execute(plan: KernelPlan, fn, tensors: dict[str, SparseTensor], dims: dict[s
             _fill_unwritten(out_vals, mask, epilogue, out_fmt, out_shape, plan)
         levels = tuple(LevelArrays() for _ in out_fmt.levels)
         return SparseTensor(out_shape, out_fmt, levels, out_vals.reshape(-1), _checked=False)
+    _output_ratio[plan.source] = sum(count for count, _ in results) / max(work, 1)
+    if counts is not None:
+        return _assemble_counted(results, counts, out_shape, out_fmt)
     return _assemble(results, out_shape, out_fmt, dtype, plan.output_levels)
+
+
+def _grown(buf: np.ndarray, keep: int, size: int) -> np.ndarray:
+    out = np.empty(size, buf.dtype)
+    out[:keep] = buf[:keep]
+    return out
 
 
 def _tensor_args(t: SparseTensor) -> list:
@@ -128,11 +162,27 @@ def _leaf_offsets(t: SparseTensor) -> np.ndarray:
 
 
 def _map(call, bounds: list[int], threads: int) -> list:
+    """``call(lo, hi)`` for each chunk: the caller and ``threads - 1`` pool threads take chunks in turn."""
     pairs = list(zip(bounds[:-1], bounds[1:]))
     if len(pairs) <= 1 or threads <= 1:
         return [call(lo, hi) for lo, hi in pairs] or [call(0, 0)]
-    pool = _get_pool(threads)
-    return list(pool.map(lambda pair: call(*pair), pairs))
+    results: list = [None] * len(pairs)
+    taken = iter(range(len(pairs)))
+    lock = threading.Lock()
+
+    def worker() -> None:
+        while True:
+            with lock:
+                k = next(taken, None)
+            if k is None:
+                return
+            results[k] = call(*pairs[k])
+
+    helpers = [_get_pool(threads - 1).submit(worker) for _ in range(min(threads, len(pairs)) - 1)]
+    worker()
+    for h in helpers:
+        h.result()  # re-raises a helper's exception
+    return results
 
 
 def _get_pool(threads: int) -> ThreadPoolExecutor:
@@ -147,19 +197,14 @@ def _get_pool(threads: int) -> ThreadPoolExecutor:
 
 def _assemble(results: list, shape: tuple[int, ...], fmt: Format, dtype: np.dtype, nlevels: int) -> SparseTensor:
     """Concatenate the chunks' sorted entries and build the output's levels."""
-    counts = [r[0] for r in results]
-    total = int(sum(counts))
-    coords = np.empty((total, nlevels), np.int64)
-    vals = np.empty(total, dtype)
-    at = 0
-    for n, r in zip(counts, results):
-        for level in range(nlevels):
-            coords[at:at + n, level] = r[1 + level][:n]
-        vals[at:at + n] = r[1 + nlevels][:n]
-        at += n
+    counts = [count for count, _ in results]
+    coords = [np.concatenate([b[level][:n] for n, (_, b) in zip(counts, results)]) for level in range(nlevels)]
+    vals = np.concatenate([b[nlevels][:n] for n, (_, b) in zip(counts, results)])
     storage = fmt.storage_shape(shape)
-    compressed = np.array([not lv.full for lv in fmt.levels], np.bool_)
-    per_level = count_positions(coords, compressed) if nlevels else np.zeros(0, np.int64)
+    compressed = [not lv.full for lv in fmt.levels]
+    table = np.stack(coords, axis=1) if nlevels else np.empty((len(vals), 0), np.int64)
+    flags = np.array(compressed, np.bool_)
+    per_level = count_positions(table, flags) if nlevels else np.zeros(0, np.int64)
     positions, above = [], 1
     for level in range(nlevels):
         positions.append(above)  # parents of this level
@@ -172,10 +217,9 @@ def _assemble(results: list, shape: tuple[int, ...], fmt: Format, dtype: np.dtyp
     check_dense_alloc(above, dtype.itemsize, "the output values")
     out_vals = np.zeros(above, dtype)
     if nlevels:
-        fill_levels(coords, vals, np.array(storage, np.int64), compressed, pos_flat, pos_start, crd_flat, crd_start,
-                    out_vals)
+        fill_levels(table, vals, np.array(storage, np.int64), flags, pos_flat, pos_start, crd_flat, crd_start, out_vals)
     else:
-        out_vals[:total] = vals
+        out_vals[:len(vals)] = vals
     index = choose_index_dtype(storage, [int(x) for x in per_level] + [above])
     levels = []
     for level in range(nlevels):
@@ -186,6 +230,22 @@ def _assemble(results: list, shape: tuple[int, ...], fmt: Format, dtype: np.dtyp
         else:
             levels.append(LevelArrays())
     return SparseTensor(shape, fmt, tuple(levels), out_vals, _checked=False)
+
+
+def _assemble_counted(results: list, counts: np.ndarray, shape: tuple[int, ...], fmt: Format) -> SparseTensor:
+    """Dense levels over one compressed level (CSR, a sparse vector): pos is the prefix sum of the counts."""
+    sizes = [n for n, _ in results]
+    crd = np.concatenate([b[0][:n] for n, (_, b) in zip(sizes, results)])
+    vals = np.concatenate([b[1][:n] for n, (_, b) in zip(sizes, results)])
+    storage = fmt.storage_shape(shape)
+    index = choose_index_dtype(storage, [len(counts), len(vals)])
+    pos = np.zeros(len(counts) + 1, index)  # int64 only when the entries outgrow int32
+    if len(storage) == 1:
+        pos[1] = len(vals)  # one parent: every entry (its count was kept across resumes)
+    else:
+        np.cumsum(counts, out=pos[1:])
+    levels = (*(LevelArrays() for _ in storage[:-1]), LevelArrays(pos=pos, crd=crd.astype(index, copy=False)))
+    return SparseTensor(shape, fmt, levels, vals, _checked=False)
 
 
 def _fill_unwritten(out_vals: np.ndarray, mask: np.ndarray, e: Epilogue, fmt: Format, shape, plan) -> None:

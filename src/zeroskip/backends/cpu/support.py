@@ -1,4 +1,4 @@
-"""Helpers the generated kernels call: binary search, buffer growth, and assembling a sorted output.
+"""Helpers the generated kernels call (binary search, ordering a sparse workspace) and output assembly.
 
 Compiled once with ``cache=True``; the generated modules import them by name.
 
@@ -26,27 +26,6 @@ def lower_bound(crd, start, end, value):
         else:
             end = mid
     return start
-
-
-@njit(**OPTIONS)
-def grow(buf, capacity):
-    """``buf`` copied into a new array of ``capacity`` entries (the output ran past its estimate)."""
-    out = np.empty(capacity, buf.dtype)
-    out[: len(buf)] = buf
-    return out
-
-
-@njit(**OPTIONS)
-def sort_touched(flags, touched, count):
-    """Order the ``count`` coordinates a sparse workspace touched: sort few, scan the flags for many."""
-    if count * 16 < len(flags):
-        touched[:count].sort()
-    else:
-        m = 0
-        for c in range(len(flags)):
-            if flags[c]:
-                touched[m] = c
-                m += 1
 
 
 @njit(**OPTIONS)

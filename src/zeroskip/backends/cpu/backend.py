@@ -25,6 +25,7 @@ from zeroskip.backends.cpu.codegen import KernelPlan, generate
 from zeroskip.backends.cpu.run import execute
 from zeroskip.compiler.backend import register_backend
 from zeroskip.compiler.loopnest import LoopNest, build_loopnest
+from zeroskip.config import _check_threads as check_threads
 from zeroskip.config import get_num_threads
 from zeroskip.errors import ConfigError
 from zeroskip.formats.convert import from_numpy
@@ -62,10 +63,11 @@ def run(program, tensors: dict[str, SparseTensor], dtype: np.dtype, threads: int
     """The output of ``program`` on ``tensors`` (by input name, aliases included), as a SparseTensor."""
     if backend not in MODES:
         raise ConfigError(f"backend must be one of {', '.join(MODES)}, got {backend!r}")
-    threads = get_num_threads() if threads is None else threads
+    threads = get_num_threads() if threads is None else check_threads(threads)
     a = program.schedule.assignment
     dims = infer_dims(a, {n: t.shape for n, t in tensors.items() if n in a.inputs})
     out_shape = tuple(dims[i] for i in a.lhs.indices)
+    program.epilogue.check(dims, a.lhs.indices)  # a bias vector against this call's shapes
     dtype = _with_epilogue(dtype, program.epilogue)
     if backend == "auto":
         backend = costmodel.choose(program, tensors, dims, threads).backend

@@ -102,6 +102,7 @@ class _Emitter:
         self.temps: dict[str, str] = {t.name: _temp_kind(t) for t in nest.temporaries}
         self.elided: set[str] = set()
         self.scanned: set[str] = set()  # sparse accumulators read by scanning their flags
+        self.alias: dict[str, str] = {}  # index -> coordinate variable, inside an unrolled copy
         self.literals: list[float | int] = []
         self.lines: list[str] = []
         self.depth = 1
@@ -263,8 +264,8 @@ class _Emitter:
             self.emit(f"m_{self.out.tensor}{self._coords(self.out)} = True")
         self.depth = start
 
-    def assign(self, a: Assign, scope: dict) -> None:
-        rhs = self.expr(a.rhs, scope, top=True)
+    def assign(self, a: Assign, scope: dict, rhs: str | None = None) -> None:
+        rhs = self.expr(a.rhs, scope, top=True) if rhs is None else rhs
         name = a.lhs.tensor
         op = "+=" if a.accumulate else "="
         if name in self.elided:
@@ -395,6 +396,8 @@ class _Emitter:
                 self._open_finger(t, lv, scope, root)
             if lattice.intersection and len(iterators) == 1 and not extras and not root and self._reduces(f.body):
                 self._unrolled_reduction(f, iterators[0], full, scope)
+            elif lattice.intersection and len(iterators) == 1 and not extras and not root and self._scatters(f, full):
+                self._unrolled_scatter(f, iterators[0], scope)
             elif lattice.intersection and len(iterators) == 1:
                 t, lv = iterators[0]
                 begin, end = self._bounds(t, lv, scope, root)
@@ -448,6 +451,55 @@ class _Emitter:
         self.emit(f"{q} += 1")
         self.depth -= 1
         self.emit(f"s_{name} += " + " + ".join(partial[1:]))
+
+    def _scatters(self, f: Forall, full) -> bool:
+        """``forall k (sparse) forall j (dense) target(..j) += rhs``: the SpMM inner loops."""
+        inner = f.body
+        if not (isinstance(inner, Forall) and isinstance(inner.body, Assign) and inner.body.accumulate):
+            return False
+        if any(pt.iterators and not all(it.full for it in pt.iterators) for pt in inner.lattice.points):
+            return False
+        target = inner.body.lhs.tensor
+        if f.index in inner.body.lhs.indices:
+            return False  # each entry writes its own row: nothing to share
+        dense_target = target in self.elided or self.temps.get(target) == "dense"
+        no_positions = all(t in self.temps or lv >= self._leading(t) for t, lv in full)
+        inner_full = all(full_ for _, _, full_ in self._levels(inner.body, inner.index))
+        inner_positions = all(t in self.temps or lv >= self._leading(t)
+                              for t, lv, _ in self._levels(inner.body, inner.index))
+        return dense_target and no_positions and inner_full and inner_positions
+
+    def _unrolled_scatter(self, f: Forall, iterator, scope) -> None:
+        """Four sparse entries per pass over the dense row: one load and store of the target per four
+        multiply-adds (register blocking over ``k``, as in CSR x dense kernels)."""
+        t, lv = iterator
+        inner, depth, index = f.body, self.depth, f.index
+        begin, end = self._bounds(t, lv, scope, False)
+        q, e = f"q{depth}_", f"qe{depth}_"
+        self.emit(f"{q} = {begin}")
+        self.emit(f"{e} = {end}")
+        self.emit(f"while {q} + {UNROLL - 1} < {e}:")
+        self.depth += 1
+        terms = []
+        for u in range(UNROLL):
+            self.emit(f"p{lv}_{t}_{u} = {q} + {u}" if u else f"p{lv}_{t}_{u} = {q}")
+            self.emit(f"c_{index}_{u} = {self._crd(t, lv)}[p{lv}_{t}_{u}]")
+            self.alias[index] = f"c_{index}_{u}"
+            terms.append(self.expr(inner.body.rhs, {**scope, (t, lv): f"p{lv}_{t}_{u}"}))
+            del self.alias[index]
+        self.emit(f"for c_{inner.index} in range(0, n_{inner.index}):")
+        self.depth += 1
+        self.assign(inner.body, scope, rhs=" + ".join(terms))
+        self.depth -= 1
+        self.emit(f"{q} += {UNROLL}")
+        self.depth -= 1
+        self.emit(f"while {q} < {e}:")
+        self.depth += 1
+        self.emit(f"p{lv}_{t} = {q}")
+        self.emit(f"c_{index} = {self._crd(t, lv)}[p{lv}_{t}]")
+        self.stmt(inner, {**scope, (t, lv): f"p{lv}_{t}"})
+        self.emit(f"{q} += 1")
+        self.depth -= 1
 
     def _mark_row(self, root: bool) -> None:
         """Where the output stood when this root coordinate began: the resume point if a buffer fills."""
@@ -586,11 +638,15 @@ class _Emitter:
         return max((k + 1 for k, lv in enumerate(levels) if not lv.full), default=0)
 
     # ---- expressions -------------------------------------------------------------------------
+    def _c(self, index: str) -> str:
+        """The variable holding ``index``'s coordinate (an unrolled copy has its own)."""
+        return self.alias.get(index, f"c_{index}")
+
     def _coords(self, acc: Access) -> str:
         order = self.formats[acc.tensor].mode_order
         if not acc.indices:
             return "[0]"
-        return "[" + ", ".join(f"c_{acc.indices[m]}" for m in order) + "]"
+        return "[" + ", ".join(self._c(acc.indices[m]) for m in order) + "]"
 
     def _value(self, acc: Access, scope: dict) -> str:
         name = acc.tensor
@@ -598,12 +654,12 @@ class _Emitter:
         if kind == "scalar":
             return f"s_{name}"
         if kind == "spa":
-            return f"v_{name}[c_{acc.indices[0]}]"
+            return f"v_{name}[{self._c(acc.indices[0])}]"
         k = 0 if kind == "dense" or name == self.out.tensor else self._leading(name)
         if k == 0:
             return f"v_{name}{self._coords(acc)}"
         order = self.formats[name].mode_order
-        trailing = [f"c_{acc.indices[m]}" for m in order[k:]]
+        trailing = [self._c(acc.indices[m]) for m in order[k:]]
         return f"v_{name}[" + ", ".join([scope[(name, k - 1)], *trailing]) + "]"
 
     def expr(self, e: Expr, scope: dict, top: bool = False) -> str:

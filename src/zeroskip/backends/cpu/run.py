@@ -64,7 +64,7 @@ def execute(plan: KernelPlan, fn, tensors: dict[str, SparseTensor], dims: dict[s
 
     counts = None
     if plan.count_parents:
-        counts = np.zeros(max(int(np.prod(storage[:-1], dtype=np.int64)), 1), np.int64)
+        counts = np.zeros(int(np.prod(storage[:-1], dtype=np.int64)), np.int64)  # one per parent; none for 0 rows
     inner = int(np.prod(storage[1:-1], dtype=np.int64)) if len(storage) > 1 else 0
     crd_dtype = choose_index_dtype(storage, [])  # coordinates only need to hold the dimensions
 

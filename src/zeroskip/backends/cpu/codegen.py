@@ -22,23 +22,31 @@ Example:
     >>> from zeroskip.lang import parse
     >>> from zeroskip.formats import as_format
     >>> from zeroskip.compiler import build_loopnest
-    >>> f = {"X": as_format("dd"), "A": as_format("csr"), "B": as_format("dd")}
-    >>> nest = build_loopnest(parse("X(i,j) = A(i,k) * B(k,j)"), ("i", "k", "j"), f)
+    >>> f = {"X": as_format("csr"), "A": as_format("csr"), "B": as_format("dd")}
+    >>> nest = build_loopnest(parse("X(i,j) = A(i,j) * B(i,j)"), ("i", "j"), f)
     >>> source = generate(nest).source
     >>> print(source[source.index("# X(i,j)"):].rstrip())
-    # X(i,j) = A(i,k) * B(k,j)
-    # loop order i,k,j; formats X=dd, A=ds, B=dd, w0=d
+    # X(i,j) = A(i,j) * B(i,j)
+    # loop order i,j; formats X=ds, A=ds, B=dd
     @njit(cache=True, nogil=True, boundscheck=False, error_model='numpy',
           fastmath={'contract', 'nsz'})
-    def kernel(lo_, hi_, n_i, n_j, n_k, pos1_A, crd1_A, v_A, v_B, v_X, zero_, vt_):
-        v_w0 = np.zeros((n_j,), vt_.dtype)
+    def kernel(lo_, hi_, n_i, n_j, pos1_A, crd1_A, v_A, v_B, oc1_, ov_, n_out_, cnt_, zero_, vt_):
+        cap_ = len(ov_)
+        row_ = n_out_
         for c_i in range(lo_, hi_):
+            row_ = n_out_
             p0_A = c_i
             for p1_A in range(pos1_A[p0_A], pos1_A[p0_A + 1]):
-                c_k = crd1_A[p1_A]
-                for c_j in range(0, n_j):
-                    v_X[c_i, c_j] += v_A[p1_A] * v_B[c_k, c_j]
-        return 0, hi_, False
+                c_j = crd1_A[p1_A]
+                v_ = v_A[p1_A] * v_B[c_i, c_j]
+                if v_ != 0:
+                    if n_out_ == cap_:
+                        return row_, c_i, True
+                    oc1_[n_out_] = c_j
+                    cnt_[c_i] += 1
+                    ov_[n_out_] = v_
+                    n_out_ += 1
+        return n_out_, hi_, False
 """
 
 from __future__ import annotations

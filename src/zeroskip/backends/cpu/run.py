@@ -104,11 +104,17 @@ def _grown(buf: np.ndarray, keep: int, size: int) -> np.ndarray:
     return out
 
 
+def _unsigned(a: np.ndarray) -> np.ndarray:
+    """int32 metadata as uint32 (a free view): numba then skips negative-index wraparound on every
+    access (a third of SpMV's time). int64 stays signed: uint64 with int64 would promote to float."""
+    return a.view(np.uint32) if a.dtype == np.int32 else a
+
+
 def _tensor_args(t: SparseTensor) -> list:
     args, leading = [], 0
     for level, (lv, arrays) in enumerate(zip(t.format.levels, t.levels)):
         if not lv.full:
-            args += [arrays.pos, arrays.crd]
+            args += [_unsigned(arrays.pos), _unsigned(arrays.crd)]
             leading = level + 1
     storage = t.format.storage_shape(t.shape)
     if leading == 0:

@@ -19,6 +19,7 @@ OPTIONS = dict(cache=True, nogil=True, boundscheck=False, error_model="numpy")
 @njit(**OPTIONS)
 def lower_bound(crd, start, end, value):
     """First position in ``crd[start:end]`` (sorted) whose coordinate is at least ``value``."""
+    start, end = np.int64(start), np.int64(end)  # uint32 positions would mix into float arithmetic
     while start < end:
         mid = (start + end) >> 1
         if crd[mid] < value:

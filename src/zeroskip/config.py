@@ -79,7 +79,7 @@ def get_num_threads() -> int:
         return _threads
     env = os.environ.get("ZEROSKIP_NUM_THREADS", "")
     if env:
-        return _check_threads(int(env))
+        return check_threads(int(env))
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
@@ -91,10 +91,11 @@ def set_num_threads(count: int | None) -> None:
     >>> set_num_threads(None)
     """
     global _threads
-    _threads = None if count is None else _check_threads(count)
+    _threads = None if count is None else check_threads(count)
 
 
-def _check_threads(count: int) -> int:
+def check_threads(count: int) -> int:
+    """``count`` if it is a positive integer, else ``ConfigError`` quoting it."""
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise ConfigError(f"thread count must be a positive integer, got {count!r}")
     return count

@@ -62,23 +62,24 @@ class Epilogue:
         """What the generated code depends on (values are kernel arguments, so changing them reuses it)."""
         lo, hi = self.clamp or (None, None)
         bias = "" if self.bias is None else ("bv" if self.vector_bias else "bs")
-        return f"s{int(self.scale is not None)}{bias}r{int(self.relu)}l{int(lo is not None)}h{int(hi is not None)}"
+        return (f"s{int(self.scale is not None)}{bias}r{int(self.relu)}l{int(lo is not None)}h{int(hi is not None)}"
+                f"z{int(self.zero_maps_to_zero())}")
 
     def zero_maps_to_zero(self) -> bool:
-        """Whether an entry the loops never write (zero) stays zero: then dense outputs need no mask."""
-        if self.bias is not None and np.any(np.asarray(self.bias) != 0):
-            return False
-        lo, hi = self.clamp or (None, None)
-        return not ((lo is not None and lo > 0) or (hi is not None and hi < 0))
+        """Whether an entry the loops never write (zero) stays zero (``relu(0 - 0.3) = 0`` does): then
+        dense outputs need no mask and sparse ones need not track which entries a product reached."""
+        if self.vector_bias:
+            return bool(np.all(self.apply(np.zeros(len(self.bias)), np.arange(len(self.bias))) == 0))
+        return bool(self.apply(np.zeros(1))[0] == 0)
 
     def check(self, dims: dict[str, int], output_indices: tuple[str, ...]) -> str | None:
-        """The index a vector bias runs along, checked against the output's dimensions."""
+        """The index a vector bias runs along, checked against the output's dimensions (those known)."""
         if not self.vector_bias:
             return None
         index = self.bias_index or (output_indices[-1] if output_indices else None)
         if index not in output_indices:
             raise EpilogueError(f"bias_index {index!r} is not an index of the output {output_indices}")
-        if len(self.bias) != dims[index]:
+        if index in dims and len(self.bias) != dims[index]:
             raise ShapeError(f"bias has length {len(self.bias)} but output index {index} has size {dims[index]}")
         return index
 

@@ -191,7 +191,10 @@ def compile(expr, *args, loop_order=None, out=None, epilogue: Epilogue | None = 
     if graph is None:
         nest, graph = _lower(schedule, raise_errors=True)
     epilogue = epilogue or Epilogue()
-    epilogue.check(dict(schedule.dims), written.lhs.indices)
+    # Checked against the sizes the operands given here tell (run checks it again on its own operands).
+    known = {i: tensors[acc.tensor].shape[m] for acc in accesses(written.rhs) if acc.tensor in tensors
+             for m, i in enumerate(acc.indices)}
+    epilogue.check(known, written.lhs.indices)
     return Program(written, schedule, nest, graph, tuple(constants(nest).items()), tuple(tensors.items()), aliases,
                    epilogue)
 

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from zeroskip.errors import ShapeError
-from zeroskip.lang.ast import Access, Add, Assignment, Expr, Literal, Mul, Neg, Sub, indices_of
+from zeroskip.lang.ast import Access, Add, Assignment, Expr, Literal, Mul, Neg, Sub, indices_of, map_expr
 from zeroskip.lang.parser import parse
 from zeroskip.lang.shapes import infer_dims
 
@@ -135,3 +135,24 @@ def _align(value: Any, labels: tuple[str, ...], target: tuple[str, ...]) -> Any:
     value = np.transpose(value, [labels.index(index) for index in target if index in labels])
     sizes = iter(value.shape)
     return np.reshape(value, tuple(next(sizes) if index in labels else 1 for index in target))
+
+
+def reached_entries(assign: Assignment | str, operands: Mapping[str, Any]) -> np.ndarray:
+    """Where some product of nonzero entries lands: the output's structural entries, where an
+    epilogue applies (``assign`` on the operands' magnitudes, every sign made +, so nothing cancels).
+
+    >>> A = np.array([[1.0, -1.0], [0.0, 0.0]])
+    >>> reached_entries("y(i) = A(i,j) * x(j)", {"A": A, "x": np.array([1.0, 1.0])}).tolist()
+    [True, False]
+    """
+    assign = parse(assign) if isinstance(assign, str) else assign
+
+    def plus(e: Expr) -> Expr:
+        if isinstance(e, Sub):
+            return Add(e.left, e.right)
+        if isinstance(e, Neg):
+            return e.operand
+        return Literal(abs(e.value)) if isinstance(e, Literal) else e
+
+    positive = Assignment(assign.lhs, map_expr(plus, assign.rhs))
+    return evaluate_dense(positive, {n: np.abs(np.asarray(a)) for n, a in operands.items()}) != 0

@@ -25,14 +25,13 @@ from zeroskip.backends.cpu.codegen import KernelPlan, generate
 from zeroskip.backends.cpu.run import execute
 from zeroskip.compiler.backend import register_backend
 from zeroskip.compiler.loopnest import LoopNest, build_loopnest
-from zeroskip.config import _check_threads as check_threads
+from zeroskip.config import check_threads
 from zeroskip.config import get_num_threads
 from zeroskip.errors import ConfigError
 from zeroskip.formats.convert import from_numpy
 from zeroskip.formats.format import as_format
 from zeroskip.formats.tensor import SparseTensor
-from zeroskip.lang.ast import Add, Assignment, Literal, Neg, Sub, map_expr
-from zeroskip.lang.gold import evaluate_dense
+from zeroskip.lang.gold import evaluate_dense, reached_entries
 from zeroskip.lang.shapes import infer_dims
 
 MODES = ("auto", "sparse", "dense")
@@ -109,24 +108,11 @@ def _dense(program, tensors: dict[str, SparseTensor], out_shape, dtype) -> Spars
             result = e.apply(result, coords)
         else:
             # A sparse output's epilogue touches its stored entries: those some product reaches.
-            nz = np.nonzero(result if e.zero_maps_to_zero() else _reached(a, arrays))
+            nz = np.nonzero(result if e.zero_maps_to_zero() else reached_entries(a, arrays))
             coords = nz[a.lhs.indices.index(e.bias_index or a.lhs.indices[-1])] if e.vector_bias else None
             result = result.copy()
             result[nz] = e.apply(result[nz], coords)
     return from_numpy(result, as_format(program.output_format, ndim=len(out_shape)))
-
-
-def _reached(a: Assignment, arrays: dict[str, np.ndarray]) -> np.ndarray:
-    """Nonzero where some product of nonzero entries reaches: ``a`` on the operands' magnitudes, every sign +."""
-
-    def plus(e):
-        if isinstance(e, Sub):
-            return Add(e.left, e.right)
-        if isinstance(e, Neg):
-            return e.operand
-        return Literal(abs(e.value)) if isinstance(e, Literal) else e
-
-    return evaluate_dense(Assignment(a.lhs, map_expr(plus, a.rhs)), {n: np.abs(v) for n, v in arrays.items()})
 
 
 def source(program) -> str:

@@ -421,7 +421,8 @@ class _Emitter:
         self.depth = start
 
     def _reduces(self, body: Stmt) -> bool:
-        return isinstance(body, Assign) and body.accumulate and self.temps.get(body.lhs.tensor) == "scalar"
+        return (isinstance(body, Assign) and body.accumulate and self.temps.get(body.lhs.tensor) == "scalar"
+                and (not self.track or self._reached(body.rhs) == "True"))  # reached wherever the fiber has entries
 
     def _unrolled_reduction(self, f: Forall, iterator, full, scope) -> None:
         """A dot product over one sparse fiber with four partial sums, so that adds overlap.
@@ -436,6 +437,8 @@ class _Emitter:
         partial = [f"s_{name}"] + [f"r{depth}_{u}_" for u in range(1, UNROLL)]
         self.emit(f"{q} = {begin}")
         self.emit(f"{e} = {end}")
+        if self.track:
+            self.emit(f"t_{name} = t_{name} or {q} < {e}")
         for var in partial[1:]:
             self.emit(f"{var} = zero_")
         inner = {**scope, (t, lv): f"p{lv}_{t}"}

@@ -1,0 +1,204 @@
+"""The CPU backend's invariants: results independent of the thread count and of how the work is chunked
+(skewed matrices and the bundled SuiteSparse matrices against scipy), and hypothesis-drawn expressions,
+formats, loop orders and data against the numpy gold.
+
+Each new expression, format or loop order is a new kernel for numba to compile, so the random expressions
+are few; random data for fixed kernels reuses the compiled code and runs many examples.
+"""
+
+from __future__ import annotations
+
+import re
+from unittest import mock
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import sparse
+from test_compiler import expressions  # the random expressions of the compiler's tests
+from test_lowering import operand
+
+import zeroskip as zs
+from zeroskip.backends.cpu import run as cpu_run
+from zeroskip.compiler import LoweringError
+from zeroskip.lang import evaluate_dense, parse
+from zeroskip.testing import assert_tensor_equal
+
+
+def assert_identical(a: zs.SparseTensor, b: zs.SparseTensor) -> None:
+    """Bit for bit: format, dtype, every level's pos and crd, the values."""
+    assert (a.shape, a.format, a.dtype) == (b.shape, b.format, b.dtype)
+    for level, (x, y) in enumerate(zip(a.levels, b.levels)):
+        for name in ("pos", "crd"):
+            got, want = getattr(x, name), getattr(y, name)
+            assert (got is None) == (want is None), f"level {level} {name}"
+            if got is not None:
+                np.testing.assert_array_equal(got, want, err_msg=f"level {level} {name}")
+    np.testing.assert_array_equal(a.vals, b.vals)
+
+
+@pytest.fixture
+def chunks(monkeypatch):
+    """Chunking forced on small inputs; yields the chunk bounds of each run."""
+    seen: list[list[int]] = []
+    split = cpu_run._map
+
+    def recording(call, bounds, threads):
+        seen.append(list(bounds))
+        return split(call, bounds, threads)
+
+    monkeypatch.setattr(cpu_run, "MIN_PARALLEL_WORK", 0)
+    monkeypatch.setattr(cpu_run, "_map", recording)
+    return seen
+
+
+# ---- threads and chunks -----------------------------------------------------------------------------
+def skewed(n: int, seed: int) -> np.ndarray:
+    """``arrow``-like: a dense first row and column and the diagonal, a few scattered entries; small integers."""
+    rng = np.random.default_rng(seed)
+    a = operand((n, n), 0.01, rng)
+    a[0, :] = rng.integers(1, 4, n)
+    a[:, 0] = rng.integers(1, 4, n)
+    a[np.arange(n), np.arange(n)] = 2.0
+    return a
+
+
+N = 400
+A_SKEW = skewed(N, 1)
+# name -> (expression, operands (array, format), loop order, output format, whether the root loop is split)
+THREADED = {
+    "spmv": ("y(i) = A(i,j) * x(j)", {"A": (A_SKEW, "csr"), "x": (np.arange(N) % 5 - 2.0, "dense")}, "ij", None, True),
+    "spmv by columns": ("y(i) = A(i,j) * x(j)", {"A": (A_SKEW, "csc"), "x": (np.arange(N) % 5 - 2.0, "dense")},
+                        "ji", "dense", False),
+    "spmspv": ("y(i) = A(i,j) * x(j)", {"A": (A_SKEW, "dcsr"), "x": (np.where(np.arange(N) % 3, 0, 1.0), "sparse")},
+               "ij", "sparse", True),
+    "spgemm": ("X(i,j) = B(i,k) * C(k,j)", {"B": (A_SKEW, "csr"), "C": (skewed(N, 2).T.copy(), "csr")}, "ikj", "csr",
+               True),
+    "spgemm dense output": ("X(i,j) = B(i,k) * C(k,j)", {"B": (A_SKEW, "dcsr"), "C": (skewed(N, 3), "csr")}, "ikj",
+                            "dense", True),
+    "add": ("X(i,j) = B(i,j) + C(i,j)", {"B": (A_SKEW, "csr"), "C": (A_SKEW.T.copy(), "csr")}, "ij", "dcsr", True),
+    "sddmm": ("X(i,j) = B(i,j) * C(i,k) * D(k,j)", {"B": (A_SKEW, "csr"), "C": (np.ones((N, 3)), "dense"),
+                                                   "D": (np.full((3, N), 2.0), "dense")}, "ijk", "csr", True),
+    "ttv": ("X(i,j) = B(i,j,k) * c(k)", {"B": (np.stack([A_SKEW[:60, :50]] * 3, axis=2), "csf"),
+                                         "c": (np.array([1.0, -2, 3]), "dense")}, "ijk", "dcsr", True),
+}
+
+
+@pytest.mark.parametrize("kernel", sorted(THREADED))
+def test_threads_and_chunks_give_identical_results(kernel, chunks):
+    text, ops, order, out, split = THREADED[kernel]
+    program = zs.compile(text, loop_order=order, out=out, **{n: zs.as_tensor(a, f) for n, (a, f) in ops.items()})
+    gold = evaluate_dense(parse(text), {n: a for n, (a, _) in ops.items()})
+    one = program.run(backend="sparse", threads=1)
+    assert_tensor_equal(one, gold, check_format=False)
+    for threads in (2, 4):
+        assert_identical(program.run(backend="sparse", threads=threads), one)
+        assert (len(chunks[-1]) > 2) == split, chunks[-1]  # several chunks exactly where the root loop may split
+
+
+def test_chunks_follow_the_nonzeros_not_the_rows(chunks):
+    """The dense first row alone weighs about a chunk: chunks are equal shares of stored entries."""
+    program = zs.compile("y(i) = A(i,j) * x(j)", A=zs.as_tensor(A_SKEW, "csr"), x=np.ones(N), loop_order="ij")
+    program.run(backend="sparse", threads=4)
+    bounds = chunks[-1]
+    weights = np.count_nonzero(A_SKEW, axis=1) + 1  # a row costs its entries and one step
+    per_chunk = [weights[lo:hi].sum() for lo, hi in zip(bounds[:-1], bounds[1:])]
+    assert len(per_chunk) >= 4 and sum(per_chunk) == weights.sum()
+    assert max(per_chunk) <= weights.sum() / len(per_chunk) + weights.max()
+    assert bounds[1] < N // len(per_chunk)  # the heavy first row gets a short chunk
+
+
+def test_chunking_with_an_epilogue_and_a_vector_bias(chunks):
+    e = zs.Epilogue(bias=np.arange(N) % 7 - 3.0, relu=True, clamp=(None, 20.0))
+    program = zs.compile("X(i,j) = B(i,k) * C(k,j)", B="csr", C="csr", out="csr", loop_order="ikj", epilogue=e)
+    C = skewed(N, 4)
+    one = program.run(B=A_SKEW, C=C, backend="sparse", threads=1)
+    value, reached = A_SKEW @ C, (np.abs(A_SKEW) @ np.abs(C)) != 0
+    assert_tensor_equal(one, np.where(reached, np.clip(value + e.bias[None, :], 0, 20), 0), check_format=False)
+    assert_identical(program.run(B=A_SKEW, C=C, backend="sparse", threads=3), one)
+    assert len(chunks[-1]) > 2
+
+
+# ---- the bundled SuiteSparse matrices --------------------------------------------------------------
+def assert_close_to_scipy(out: zs.SparseTensor, gold) -> None:
+    """Values within rounding of the largest entry (sums run in another order); canonical structure."""
+    out.verify(canonical=True)
+    if out.ndim == 1:
+        np.testing.assert_allclose(out.to_numpy(), gold, rtol=1e-12, atol=1e-12 * np.abs(gold).max())
+        return
+    difference = abs(out.to_scipy("csr") - sparse.csr_array(gold))
+    assert difference.max() <= 1e-12 * abs(gold).max()
+
+
+SUITE = [(m, k) for m in ["karate", "west0479", "bcsstk13", "G51", "arrow"] for k in ["spmv", "spgemm", "add"]
+         if (m, k) != ("arrow", "spgemm")]  # arrow @ arrow is dense: 46500^2 entries
+
+
+@pytest.mark.parametrize(("matrix", "kernel"), SUITE)
+def test_suitesparse_matrices_against_scipy(matrix, kernel, data_dir, chunks):
+    A = zs.load(data_dir / "suitesparse" / f"{matrix}.mtx").astype(np.float64)
+    S = A.to_scipy("csr")
+    x = np.random.default_rng(0).random(A.shape[1])
+    text, operands, gold = {
+        "spmv": ("y(i) = A(i,j) * x(j)", {"A": A, "x": x}, lambda: S @ x),
+        "spgemm": ("X(i,j) = A(i,k) * B(k,j)", {"A": A, "B": A}, lambda: S @ S),
+        "add": ("X(i,j) = A(i,j) + B(i,j)", {"A": A, "B": A.T}, lambda: S + S.T),
+    }[kernel]
+    program = zs.compile(text, **operands)
+    one = program.run(backend="sparse", threads=1)
+    assert_close_to_scipy(one, gold())
+    assert_identical(program.run(backend="sparse", threads=2), one)
+
+
+# ---- hypothesis ---------------------------------------------------------------------------------------
+CANNOT_IN_GENERAL = re.compile("|".join([  # what SAM's lowering (which compile runs) cannot express
+    "scalar .* is read outside every loop", "visits every coordinate", "is combined with other operands",
+    "is computed outside the loop over", "coordinates of .* may be N", "depends on several reductions",
+    "come from a nested reduction", "iterates workspace",
+]))
+
+
+@settings(max_examples=25)  # each example is a new kernel to compile
+@given(expressions(), st.data())
+def test_random_expressions_formats_and_loop_orders(case, data):
+    assign, operands = case
+    dims = {"i": 3, "j": 2, "k": 4}
+    rng = np.random.default_rng(data.draw(st.integers(0, 1000)))
+    arrays, tensors = {}, {}
+    for name, idx in operands:
+        arrays[name] = operand(tuple(dims[i] for i in idx), data.draw(st.sampled_from([0.0, 0.5, 1.0])), rng)
+        letters = "".join(data.draw(st.sampled_from("ds")) for _ in idx)
+        fmt = zs.as_format(letters, ndim=len(idx), mode_order=data.draw(st.permutations(range(len(idx)))))
+        tensors[name] = zs.as_tensor(arrays[name], format=fmt)
+    try:
+        program = zs.compile(assign, loop_order=data.draw(st.permutations(assign.all_indices)), **tensors)
+    except LoweringError as exc:
+        assert CANNOT_IN_GENERAL.search(str(exc)), str(exc)
+        return
+    out = program.run(backend="sparse", threads=1)
+    assert_tensor_equal(out, evaluate_dense(assign, arrays), check_format=False)
+    assert_tensor_equal(out, program.interpret())
+
+
+# name -> (expression, operand formats, loop order, operand shapes as index letters)
+FIXED = {
+    "spmv": ("y(i) = A(i,j) * x(j)", {"A": "csr", "x": "dense"}, "ij", {"A": "ij", "x": "j"}),
+    "spgemm": ("X(i,j) = B(i,k) * C(k,j)", {"B": "csr", "C": "csr"}, "ikj", {"B": "ik", "C": "kj"}),
+    "add": ("X(i,j) = B(i,j) + C(i,j)", {"B": "csr", "C": "csr"}, "ij", {"B": "ij", "C": "ij"}),
+}
+PROGRAMS = {name: zs.compile(text, loop_order=order, **formats) for name, (text, formats, order, _) in FIXED.items()}
+
+
+@settings(max_examples=150)  # the data changes, the kernels do not: no compile after the first
+@given(kernel=st.sampled_from(sorted(FIXED)), sizes=st.fixed_dictionaries({i: st.integers(0, 9) for i in "ijk"}),
+       density=st.sampled_from([0.0, 0.1, 0.5, 1.0]), seed=st.integers(0, 2**16),
+       dtype=st.sampled_from([np.float64, np.int64]), threads=st.integers(1, 3))
+def test_random_data_for_fixed_kernels(kernel, sizes, density, seed, dtype, threads):
+    text, _, _, letters = FIXED[kernel]
+    rng = np.random.default_rng(seed)
+    arrays = {n: operand(tuple(sizes[i] for i in idx), density, rng).astype(dtype) for n, idx in letters.items()}
+    with mock.patch.object(cpu_run, "MIN_PARALLEL_WORK", 0):
+        out = PROGRAMS[kernel].run(backend="sparse", threads=threads, **arrays)
+    assert out.dtype == dtype and out.format == PROGRAMS[kernel].output_format
+    assert_tensor_equal(out, evaluate_dense(parse(text), arrays), check_format=False)

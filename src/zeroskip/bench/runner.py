@@ -122,7 +122,6 @@ class Benchmark:
     # Single-shot: each process times one call (a first-use cost such as a compile); the repeats are
     # separate processes, run case by case with the backends in order, and their times are pooled.
     single_shot: bool = False
-    default_backends: tuple[str, ...] | None = None  # those run when --backends is not given (default: all)
 
 
 @dataclass(slots=True)
@@ -176,8 +175,8 @@ def main(bench: Benchmark, script: str, argv: Sequence[str] | None = None) -> in
         print(f"cases: {', '.join(bench.cases(args.quick))}\nbackends: {', '.join(bench.backends)}")
         return 0
     opts = Options(
-        backends=_subset(args.backends, list(bench.default_backends or bench.backends), list(bench.backends), "backend"),
-        cases=_subset(args.cases, list(bench.cases(args.quick)), None, "case"),
+        backends=_subset(args.backends, list(bench.backends), list(bench.backends), "backend"),
+        cases=_subset(args.cases, list(bench.cases(args.quick)), [*bench.cases(False), *bench.cases(True)], "case"),
         threads=[int(t) for t in args.threads.split(",")],
         repeats=args.repeats or (bench.quick_repeats if args.quick else bench.repeats),
         warmup=args.warmup if args.warmup is not None else (min(1, bench.warmup) if args.quick else bench.warmup),
@@ -191,13 +190,14 @@ def main(bench: Benchmark, script: str, argv: Sequence[str] | None = None) -> in
     return 1 if broken or (args.strict and missed) else 0
 
 
-def _subset(given: str | None, default: list[str], known: list[str] | None, what: str) -> list[str]:
+def _subset(given: str | None, default: list[str], known: list[str], what: str) -> list[str]:
+    """The comma-separated choice ``given`` (each checked against ``known``), else ``default``."""
     if not given:
         return default
     chosen = [s.strip() for s in given.split(",") if s.strip()]
-    unknown = [c for c in chosen if c not in (known or default)]
+    unknown = [c for c in chosen if c not in known]
     if unknown:
-        raise SystemExit(f"unknown {what}(s) {', '.join(unknown)}; known: {', '.join(known or default)}")
+        raise SystemExit(f"unknown {what}(s) {', '.join(unknown)}; known: {', '.join(dict.fromkeys(known))}")
     return chosen
 
 

@@ -256,7 +256,12 @@ def _named(inputs: tuple[str, ...], args: tuple) -> dict:
 
 
 def _tensor(value) -> SparseTensor:
-    return value if isinstance(value, SparseTensor) else as_tensor(value)
+    """An operand as a SparseTensor; a dense array more than a third nonzero stays dense."""
+    if isinstance(value, SparseTensor):
+        return value
+    if isinstance(value, np.ndarray) and value.ndim and np.count_nonzero(value) * 3 > value.size:
+        return as_tensor(value, format=as_format("dense", ndim=value.ndim))
+    return as_tensor(value)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -276,9 +276,16 @@ def _conversion_cost(conv: Conversion, operands, dims) -> float:
 
 
 # ---- the work estimate ---------------------------------------------------------------------------
-def _estimate(nest: LoopNest, operands, dims) -> float:
+def _estimate(nest: LoopNest, operands, dims, dense_step: float = DENSE_STEP) -> float:
     lengths = _Lengths(nest, operands, dims)
+    lengths.dense_step = dense_step
     return _work(nest.body, 1.0, lengths)
+
+
+def estimate_parts(nest: LoopNest, operands, dims) -> tuple[float, float]:
+    """The work estimate split in two: (sparse steps, dense steps), so each can be priced on its own."""
+    sparse = _estimate(nest, operands, dims, dense_step=0.0)
+    return sparse, _estimate(nest, operands, dims, dense_step=1.0) - sparse
 
 
 class _Lengths:
@@ -287,9 +294,13 @@ class _Lengths:
     def __init__(self, nest: LoopNest, operands, dims) -> None:
         self.dims, self.known, self.formats = dims, {}, nest.format_of
         self.modes = {a.tensor: a.indices for a in (nest.assignment.lhs, *accesses(nest.assignment.rhs))}
+        self.density: dict[str, float] = {}  # measured nnz / size, for operands the loops see re-stored
+        self.dense_step = DENSE_STEP
         for name, info in operands.items():
             if name in self.formats and info.mean_lengths is not None and info.format == self.formats[name]:
                 self.known[name] = info.mean_lengths
+            elif info.nnz is not None and info.shape:
+                self.density[name] = info.nnz / max(math.prod(info.shape), 1)
 
     def of(self, tensor: str, level: int) -> float:
         fmt = self.formats[tensor]
@@ -299,7 +310,7 @@ class _Lengths:
         if fmt.levels[level].full:
             return float(sizes[level])
         below = math.prod(sizes[level + 1:])
-        density = DEFAULT_DENSITY
+        density = self.density.get(tensor, DEFAULT_DENSITY)
         occupied = 1.0 - (1.0 - density) ** below  # chance that one child's subtree holds a nonzero
         parent = 1.0 - (1.0 - occupied) ** sizes[level]
         return max(sizes[level] * occupied / max(parent, 1e-12), 1.0)
@@ -318,25 +329,29 @@ def _loop(lattice: MergeLattice, lengths: _Lengths, dim: int) -> tuple[float, fl
     its = lattice.iterators
     if not its or all(it.full for it in its):
         count = float(dim)
-        return count, count * DENSE_STEP * (1 + len(lattice.locators) + max(len(its) - 1, 0))
+        return count, count * lengths.dense_step * (1 + len(lattice.locators) + max(len(its) - 1, 0))
     fibers = [lengths.of(it.tensor, it.level) for it in its]
     count = min(float(dim), min(fibers) if lattice.intersection else sum(fibers))
     return count, sum(fibers) + count * LOCATE_COST * len(lattice.locators)
 
 
-def _work(stmt: Stmt, mult: float, lengths: _Lengths) -> float:
+def _work(stmt: Stmt, mult: float, lengths: _Lengths, dense: bool = False) -> float:
+    """Work of ``stmt`` run ``mult`` times; ``dense``: its innermost loop is a dense (vectorizable) one."""
     if isinstance(stmt, Forall):
         count, work = _loop(stmt.lattice, lengths, lengths.dims.get(stmt.index, DEFAULT_DIM))
-        return mult * work + _work(stmt.body, mult * count, lengths)
+        its = stmt.lattice.iterators
+        return mult * work + _work(stmt.body, mult * count, lengths, not its or all(it.full for it in its))
     if isinstance(stmt, Where):
-        produced = _work(stmt.producer, mult, lengths)
+        produced = _work(stmt.producer, mult, lengths, dense)
         writes = _writes(stmt.producer, mult, lengths) / max(mult, 1e-12)
         if stmt.temp.indices:
             per_level = writes ** (1.0 / len(stmt.temp.indices))
             lengths.fill(stmt.temp.name, [min(per_level, lengths.dims.get(i, DEFAULT_DIM)) for i in stmt.temp.indices])
-        return produced + _work(stmt.consumer, mult, lengths)
+        return produced + _work(stmt.consumer, mult, lengths, dense)
     if isinstance(stmt, Assign):
-        return mult * (1 + len(accesses(stmt.rhs)))
+        # In a dense loop the statement is vector work, priced like the loop's own steps.
+        scale = lengths.dense_step / DENSE_STEP if dense else 1.0
+        return mult * (1 + len(accesses(stmt.rhs))) * scale
     raise ScheduleError(f"unknown statement {stmt!r}")
 
 

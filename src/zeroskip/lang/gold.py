@@ -45,8 +45,11 @@ from zeroskip.lang.shapes import infer_dims
 Labelled = tuple[Any, tuple[str, ...]]  # an ndarray (or a Python number) and the index of each axis
 
 
-def evaluate_dense(assign: Assignment | str, operands: Mapping[str, Any]) -> np.ndarray:
+def evaluate_dense(assign: Assignment | str, operands: Mapping[str, Any], *, blas: bool = False) -> np.ndarray:
     """Evaluate ``assign`` on dense operands (anything ``np.asarray`` takes), as a new ndarray.
+
+    ``blas=True`` lets einsum hand two-factor contractions to BLAS (the dense fallback's speed; the
+    summation order then differs, so the gold itself keeps it off).
 
     >>> import numpy as np
     >>> A, x = np.arange(6).reshape(2, 3), np.array([1, 0, 2])
@@ -64,7 +67,7 @@ def evaluate_dense(assign: Assignment | str, operands: Mapping[str, Any]) -> np.
     dims = infer_dims(assign, {name: array.shape for name, array in arrays.items()})
     if len(dims) > len(string.ascii_letters):
         raise ShapeError(f"np.einsum takes at most 52 indices; {len(dims)=}")
-    gold = _Gold(arrays, dict(zip(dims, string.ascii_letters)))
+    gold = _Gold(arrays, dict(zip(dims, string.ascii_letters)), blas)
     free = assign.free_indices
     total: Any = None
     for term in assign.terms:
@@ -79,9 +82,10 @@ def evaluate_dense(assign: Assignment | str, operands: Mapping[str, Any]) -> np.
 class _Gold:
     """The recursion, with the operands and the einsum letter of every index at hand."""
 
-    def __init__(self, arrays: dict[str, np.ndarray], letters: dict[str, str]) -> None:
+    def __init__(self, arrays: dict[str, np.ndarray], letters: dict[str, str], blas: bool = False) -> None:
         self.arrays = arrays
         self.letters = letters
+        self.blas = blas
 
     def product(self, expr: Expr, keep: frozenset[str]) -> Labelled:
         """``expr`` summed over its indices not in ``keep``, in one np.einsum over its factors."""
@@ -91,7 +95,7 @@ class _Gold:
             spec = ",".join("".join(self.letters[i] for i in indices) for _, indices in factors)
             spec += "->" + "".join(self.letters[i] for i in labels)
             # The greedy path keeps MTTKRP-like products from looping over every index at once.
-            value = np.einsum(spec, *(array for array, _ in factors), optimize=len(factors) > 2)
+            value = np.einsum(spec, *(array for array, _ in factors), optimize=self.blas or len(factors) > 2)
         else:
             value, coefficient = coefficient, 1
         if not (isinstance(coefficient, int) and coefficient == 1):

@@ -95,8 +95,8 @@ def _with_epilogue(dtype: np.dtype, e) -> np.dtype:
 def _dense(program, tensors: dict[str, SparseTensor], out_shape, dtype) -> SparseTensor:
     """Dense numpy (BLAS through einsum) on the operands made dense; the epilogue on every entry."""
     a = program.assignment
-    arrays = {n: tensors[n].to_numpy() for n in a.inputs}
-    result = np.asarray(evaluate_dense(a, arrays), dtype=dtype)
+    arrays = {n: _dense_array(tensors[n]) for n in a.inputs}
+    result = np.asarray(evaluate_dense(a, arrays, blas=True), dtype=dtype)
     e = program.epilogue
     if not e.empty:
         fmt = program.output_format
@@ -113,6 +113,15 @@ def _dense(program, tensors: dict[str, SparseTensor], out_shape, dtype) -> Spars
             result = result.copy()
             result[nz] = e.apply(result[nz], coords)
     return from_numpy(result, as_format(program.output_format, ndim=len(out_shape)))
+
+
+def _dense_array(t: SparseTensor) -> np.ndarray:
+    """The operand as a numpy array: free for a dense tensor, through scipy's C++ for a matrix."""
+    if all(lv.full for lv in t.format.levels):
+        return t.to_numpy()
+    if t.ndim == 2:
+        return t.to_scipy("csr").toarray()
+    return t.to_numpy()
 
 
 def source(program) -> str:

@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -25,12 +26,14 @@ from dataclasses import asdict, dataclass
 import numba
 import numpy as np
 
-from zeroskip.compiler.schedule import OperandInfo, _estimate
+from zeroskip.compiler.schedule import OperandInfo, estimate_parts
 from zeroskip.config import cache_dir
 from zeroskip.formats.tensor import SparseTensor
 
 PARALLEL_EFFICIENCY = 0.85  # measured speedup per added thread of the nonzero-split kernels, roughly
 CALL_OVERHEAD_S = 30e-6  # Python-side cost of one sparse run (argument set-up, assembly)
+SCATTER_S = 1.7e-9  # per stored entry of scipy's toarray, measured on the 2-core EPYC VM (4096^2, 1-50%)
+SCAN_S = 2e-9  # per dense entry to find and pack the nonzeros of a dense result
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +41,8 @@ class Calibration:
     """Rates measured on this machine."""
 
     dense_flops: dict  # dtype name -> flop/s of numpy matmul
-    sparse_unit_s: float  # seconds per unit of the schedule's work estimate, one thread
+    sparse_step_s: float  # seconds per sparse step of the schedule's work estimate (merge, locate), one thread
+    dense_step_s: float  # seconds per step of a dense inner loop (vectorized), one thread
     copy_bytes_s: float  # bytes/s of a large numpy copy (read + write)
 
 
@@ -55,19 +59,33 @@ def choose(program, tensors: dict[str, SparseTensor], dims: dict[str, int], thre
     cal = calibration()
     nest = _cpu_nest(program)
     infos = {n: quick_info(t) for n, t in tensors.items()}
-    work = _estimate(nest, infos, dims)
+    steps, dense_steps = estimate_parts(nest, infos, dims)
+    work = steps + dense_steps
     parallel = 1.0 + PARALLEL_EFFICIENCY * (threads - 1) if threads > 1 else 1.0
-    sparse_s = work * cal.sparse_unit_s / parallel + CALL_OVERHEAD_S
-    flops = dense_flops(program.schedule.assignment, dims)
     dtype = np.result_type(*[t.dtype for t in tensors.values()]) if tensors else np.dtype(np.float64)
+    vector = np.dtype(dtype).itemsize / 4  # wider values, fewer per vector instruction
+    sparse_s = (steps * cal.sparse_step_s + dense_steps * cal.dense_step_s * vector) / parallel + CALL_OVERHEAD_S
+    flops = dense_flops(program.schedule.assignment, dims)
     rate = cal.dense_flops.get(np.dtype(dtype).name, cal.dense_flops["float64"])
-    elements = sum(math.prod(t.shape) for t in tensors.values()) + math.prod(dims[i] for i in program.assignment.lhs.indices)
-    dense_s = flops / rate + elements * np.dtype(dtype).itemsize * 2 / cal.copy_bytes_s
+    dense_s = flops / rate + _densify_s(program, tensors, dims, np.dtype(dtype).itemsize, cal)
     backend = "sparse" if sparse_s <= dense_s else "dense"
     reason = (f"{'sparse kernel' if backend == 'sparse' else 'dense numpy (BLAS)'}: predicted sparse "
               f"{_ms(sparse_s)} ({work:.3g} work units, {threads} thread{'s' * (threads > 1)}) against dense "
               f"{_ms(dense_s)} ({flops:.3g} flops at {rate / 1e9:.3g} GFLOP/s plus densifying)")
     return Decision(backend, sparse_s, dense_s, reason)
+
+
+def _densify_s(program, tensors, dims, itemsize: int, cal: Calibration) -> float:
+    """Making the sparse operands dense (zero fill at copy speed plus a scatter per entry) and,
+    for a sparse output format, finding the result's nonzeros."""
+    seconds = 0.0
+    for t in tensors.values():
+        if not all(lv.full for lv in t.format.levels):
+            seconds += math.prod(t.shape) * itemsize * 2 / cal.copy_bytes_s + len(t.vals) * SCATTER_S
+    out = math.prod(dims[i] for i in program.assignment.lhs.indices)
+    if not all(lv.full for lv in program.output_format.levels):
+        seconds += out * SCAN_S
+    return seconds
 
 
 def _ms(seconds: float) -> str:
@@ -109,6 +127,7 @@ def dense_flops(assign, dims: dict[str, int]) -> float:
 _memo: dict[str, Calibration] = {}
 
 
+@functools.lru_cache(maxsize=1)
 def _machine_key() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -162,21 +181,28 @@ def measure() -> Calibration:
     from scipy import sparse
 
     flops = {}
-    for dtype in (np.float32, np.float64):
-        a = np.ones((384, 384), dtype)
-        flops[np.dtype(dtype).name] = 2 * 384**3 / _best(lambda: a @ a)
+    for dtype in (np.float64, np.float32, np.float64):  # the first pass wakes the BLAS threads
+        a = np.ones((512, 512), dtype)
+        flops[np.dtype(dtype).name] = 2 * 512**3 / _best(lambda: a @ a, repeats=9)
     big = np.ones(1 << 23, np.float64)
     dst = np.empty_like(big)
     copy = 2 * big.nbytes / _best(lambda: np.copyto(dst, big))
     rng = np.random.default_rng(0)
-    units = []
-    for expr, rhs in (("y(i) = A(i,j) * x(j)", rng.random(3000)), ("C(i,j) = A(i,k) * B(k,j)", rng.random((3000, 32)))):
-        A = sparse.random(3000, 3000, density=0.01, format="csr", random_state=1)
-        names = ("x",) if rhs.ndim == 1 else ("B",)
-        p = zs.compile(expr, A=A, **{names[0]: rhs})
+    rows, parts = [], []
+    # SpMV is nearly all sparse steps, SpMM over 32 dense columns nearly all dense ones: two
+    # equations for the two prices.
+    f32 = np.float32  # dense steps are priced for 4-byte values and scaled by the value size
+    cases = (("y(i) = A(i,j) * x(j)", rng.random(3000, f32), 0.02),
+             ("C(i,j) = A(i,k) * B(k,j)", rng.random((3000, 64), f32), 0.1))
+    for expr, rhs, density in cases:
+        A = sparse.random(3000, 3000, density=density, format="csr", random_state=1, dtype=f32)
+        p = zs.compile(expr, A=A, **{"x" if rhs.ndim == 1 else "B": rhs})
         tensors = p.bound_tensors()
         seconds = _best(lambda: p.run(threads=1, backend="sparse"))
-        dims = {"i": 3000, "j": 3000} if rhs.ndim == 1 else {"i": 3000, "k": 3000, "j": 32}
-        work = _estimate(_cpu_nest(p), {n: quick_info(t) for n, t in tensors.items()}, dims)
-        units.append(max(seconds - CALL_OVERHEAD_S, 1e-7) / work)
-    return Calibration(flops, float(np.median(units)), copy)
+        dims = {"i": 3000, "j": 3000} if rhs.ndim == 1 else {"i": 3000, "k": 3000, "j": 64}
+        parts.append(estimate_parts(_cpu_nest(p), {n: quick_info(t) for n, t in tensors.items()}, dims))
+        rows.append(max(seconds - CALL_OVERHEAD_S, 1e-7))
+    prices, *_ = np.linalg.lstsq(np.array(parts), np.array(rows), rcond=None)
+    fallback = float(np.sum(rows) / np.sum(parts))  # one price for both if the system is ill-posed
+    sparse_step, dense_step = (float(v) if v > 0 else fallback for v in prices)
+    return Calibration(flops, sparse_step, dense_step, copy)

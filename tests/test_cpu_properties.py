@@ -8,7 +8,6 @@ are few; random data for fixed kernels reuses the compiled code and runs many ex
 
 from __future__ import annotations
 
-import re
 from unittest import mock
 
 import numpy as np
@@ -17,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import sparse
 from test_compiler import expressions  # the random expressions of the compiler's tests
-from test_lowering import operand
+from test_lowering import CANNOT_IN_GENERAL, draw_operands, operand
 
 import zeroskip as zs
 from zeroskip.backends.cpu import run as cpu_run
@@ -152,25 +151,11 @@ def test_suitesparse_matrices_against_scipy(matrix, kernel, data_dir, chunks):
 
 
 # ---- hypothesis ---------------------------------------------------------------------------------------
-CANNOT_IN_GENERAL = re.compile("|".join([  # what SAM's lowering (which compile runs) cannot express
-    "scalar .* is read outside every loop", "visits every coordinate", "is combined with other operands",
-    "is computed outside the loop over", "coordinates of .* may be N", "depends on several reductions",
-    "come from a nested reduction", "iterates workspace",
-]))
-
-
 @settings(max_examples=25)  # each example is a new kernel to compile
 @given(expressions(), st.data())
 def test_random_expressions_formats_and_loop_orders(case, data):
     assign, operands = case
-    dims = {"i": 3, "j": 2, "k": 4}
-    rng = np.random.default_rng(data.draw(st.integers(0, 1000)))
-    arrays, tensors = {}, {}
-    for name, idx in operands:
-        arrays[name] = operand(tuple(dims[i] for i in idx), data.draw(st.sampled_from([0.0, 0.5, 1.0])), rng)
-        letters = "".join(data.draw(st.sampled_from("ds")) for _ in idx)
-        fmt = zs.as_format(letters, ndim=len(idx), mode_order=data.draw(st.permutations(range(len(idx)))))
-        tensors[name] = zs.as_tensor(arrays[name], format=fmt)
+    arrays, tensors = draw_operands(operands, data)
     try:
         program = zs.compile(assign, loop_order=data.draw(st.permutations(assign.all_indices)), **tensors)
     except LoweringError as exc:

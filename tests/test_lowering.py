@@ -328,9 +328,8 @@ CANNOT_IN_GENERAL = re.compile("|".join([
 ]))
 
 
-@given(expressions(), st.data())
-def test_random_expressions(case, data):
-    assign, operands = case
+def draw_operands(operands, data) -> tuple[dict, dict]:
+    """Random arrays for a random expression's operands, and each as a tensor in a random format."""
     dims = {"i": 3, "j": 2, "k": 4}
     rng = np.random.default_rng(data.draw(st.integers(0, 1000)))
     arrays, tensors = {}, {}
@@ -339,6 +338,13 @@ def test_random_expressions(case, data):
         letters = "".join(data.draw(st.sampled_from("ds")) for _ in idx)
         fmt = zs.as_format(letters, ndim=len(idx), mode_order=data.draw(st.permutations(range(len(idx)))))
         tensors[name] = zs.as_tensor(arrays[name], format=fmt)
+    return arrays, tensors
+
+
+@given(expressions(), st.data())
+def test_random_expressions(case, data):
+    assign, operands = case
+    arrays, tensors = draw_operands(operands, data)
     order = data.draw(st.permutations(assign.all_indices))
     try:
         program = zs.compile(assign, loop_order=order, **tensors)

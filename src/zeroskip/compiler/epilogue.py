@@ -72,16 +72,31 @@ class Epilogue:
             return bool(np.all(self.apply(np.zeros(len(self.bias)), np.arange(len(self.bias))) == 0))
         return bool(self.apply(np.zeros(1))[0] == 0)
 
-    def check(self, dims: dict[str, int], output_indices: tuple[str, ...]) -> str | None:
-        """The index a vector bias runs along, checked against the output's dimensions (those known)."""
+    def bias_axis(self, output_indices: tuple[str, ...]) -> int | None:
+        """The output mode a vector bias runs along (``bias_index``, else the last); None without one."""
         if not self.vector_bias:
             return None
         index = self.bias_index or (output_indices[-1] if output_indices else None)
         if index not in output_indices:
             raise EpilogueError(f"bias_index {index!r} is not an index of the output {output_indices}")
+        return output_indices.index(index)
+
+    def check(self, dims: dict[str, int], output_indices: tuple[str, ...]) -> str | None:
+        """The index a vector bias runs along, checked against the output's dimensions (those known)."""
+        axis = self.bias_axis(output_indices)
+        if axis is None:
+            return None
+        index = output_indices[axis]
         if index in dims and len(self.bias) != dims[index]:
             raise ShapeError(f"bias has length {len(self.bias)} but output index {index} has size {dims[index]}")
         return index
+
+    def apply_dense(self, array: np.ndarray, axis: int | None) -> np.ndarray:
+        """The epilogue on every entry of a dense array whose ``axis`` is the bias's (see ``bias_axis``)."""
+        coords = None
+        if axis is not None:
+            coords = np.arange(array.shape[axis]).reshape([-1 if k == axis else 1 for k in range(array.ndim)])
+        return self.apply(array, coords)
 
     def apply(self, values: np.ndarray, bias_coords: np.ndarray | None = None) -> np.ndarray:
         """The reference semantics on an array of entries (``bias_coords``: each entry's coordinate along the bias index)."""

@@ -274,16 +274,10 @@ def _apply_epilogue(out: SparseTensor, program: Program) -> SparseTensor:
     """The reference epilogue, on every entry the graph wrote (all of a dense output)."""
     e = program.epilogue
     # A dense output gets it on every entry, also where a sparse accumulator wrote the graph's output sparse.
+    axis = e.bias_axis(program.assignment.lhs.indices)
     if all(lv.full for lv in program.schedule.format_of[program.assignment.output].levels):
-        dense = out.to_numpy()
-        coords = None
-        if e.vector_bias:
-            axis = program.assignment.lhs.indices.index(e.bias_index or program.assignment.lhs.indices[-1])
-            coords = np.arange(dense.shape[axis]).reshape([-1 if k == axis else 1 for k in range(dense.ndim)])
-        return from_numpy(e.apply(dense, coords), out.format, keep_zeros=True)
+        return from_numpy(e.apply_dense(out.to_numpy(), axis), out.format, keep_zeros=True)
     coords, vals = out.to_coo(keep_zeros=True)
-    axis = program.assignment.lhs.indices.index(e.bias_index or program.assignment.lhs.indices[-1]) \
-        if e.vector_bias else None
     vals = e.apply(vals, None if axis is None else coords[:, axis])
     return from_coo(coords, vals, out.shape, out.format, keep_zeros=True)
 

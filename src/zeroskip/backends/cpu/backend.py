@@ -49,7 +49,7 @@ _compiled: dict[tuple, Compiled] = {}
 def compiled(program) -> Compiled:
     """The CPU loop nest and generated kernel of ``program`` (memoized in this process)."""
     s = program.schedule
-    key = (str(s.assignment), s.loop_order, s.formats, program.epilogue.key, program.epilogue.bias_index)
+    key = (s.assignment, s.loop_order, s.formats, program.epilogue.key, program.epilogue.bias_index)
     hit = _compiled.get(key)
     if hit is None:
         nest = build_loopnest(s.assignment, s.loop_order, s.format_of, sparse_workspace_order=1)
@@ -99,19 +99,14 @@ def _dense(program, tensors: dict[str, SparseTensor], out_shape, dtype) -> Spars
     result = np.asarray(evaluate_dense(a, arrays, blas=True), dtype=dtype)
     e = program.epilogue
     if not e.empty:
-        fmt = program.output_format
-        if all(lv.full for lv in fmt.levels):
-            coords = None
-            if e.vector_bias:
-                axis = program.schedule.assignment.lhs.indices.index(e.bias_index or a.lhs.indices[-1])
-                coords = np.arange(out_shape[axis]).reshape([-1 if k == axis else 1 for k in range(len(out_shape))])
-            result = e.apply(result, coords)
+        axis = e.bias_axis(a.lhs.indices)
+        if all(lv.full for lv in program.output_format.levels):
+            result = e.apply_dense(result, axis)
         else:
             # A sparse output's epilogue touches its stored entries: those some product reaches.
             nz = np.nonzero(result if e.zero_maps_to_zero() else reached_entries(a, arrays))
-            coords = nz[a.lhs.indices.index(e.bias_index or a.lhs.indices[-1])] if e.vector_bias else None
             result = result.copy()
-            result[nz] = e.apply(result[nz], coords)
+            result[nz] = e.apply(result[nz], None if axis is None else nz[axis])
     return from_numpy(result, as_format(program.output_format, ndim=len(out_shape)))
 
 

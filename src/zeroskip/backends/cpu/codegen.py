@@ -152,9 +152,7 @@ class _Emitter:
         root_index = root.index if isinstance(root, Forall) else None
         root_tensors = tuple(t for t in a.inputs if root_index is not None and self.index_of.get(t)
                              and self.index_of[t][self.formats[t].mode_order[0]] == root_index)
-        bias_mode = None
-        if self.epilogue.vector_bias:
-            bias_mode = self.out.indices.index(self.epilogue.bias_index or self.out.indices[-1])
+        bias_mode = self.epilogue.bias_axis(self.out.indices)
         return KernelPlan("\n".join(head + self.lines) + "\n", tuple(args), a.inputs, tuple(self.literals),
                           self.dense_out, len(self.out_fmt.levels), root_index, self._split_index(), root_tensors,
                           self.mask, self.count_parents, bias_mode)
@@ -357,7 +355,7 @@ class _Emitter:
         if e.scale is not None:
             self.emit("v_ = v_ * ep_scale_")
         if e.vector_bias:
-            self.emit(f"v_ = v_ + ep_bvec_[c_{e.bias_index or self.out.indices[-1]}]")
+            self.emit(f"v_ = v_ + ep_bvec_[c_{self.out.indices[e.bias_axis(self.out.indices)]}]")
         elif e.bias is not None:
             self.emit("v_ = v_ + ep_bias_")
         if e.relu:

@@ -29,6 +29,7 @@ import numpy as np
 from zeroskip.compiler.schedule import OperandInfo, estimate_parts
 from zeroskip.config import cache_dir
 from zeroskip.formats.tensor import SparseTensor
+from zeroskip.lang.ast import indices_of
 
 PARALLEL_EFFICIENCY = 0.85  # measured speedup per added thread of the nonzero-split kernels, roughly
 CALL_OVERHEAD_S = 30e-6  # Python-side cost of one sparse run (argument set-up, assembly)
@@ -109,15 +110,13 @@ def quick_info(t: SparseTensor) -> OperandInfo:
         else:
             lengths.append(len(arrays.crd) / max(parents, 1))
             parents = len(arrays.crd)
-    return OperandInfo(t.format, t.shape, t.nnz if len(t.vals) < 1 << 16 else len(t.vals), tuple(lengths))
+    return OperandInfo(t.format, t.shape, len(t.vals), tuple(lengths))  # stored entries: no scan of the values
 
 
 def dense_flops(assign, dims: dict[str, int]) -> float:
     """Flops of the dense computation: each term's product over all its indices (two per multiply-add)."""
     total = 0.0
     for term in assign.terms:
-        from zeroskip.lang.ast import indices_of
-
         indices = set(indices_of(term.expr)) | set(assign.lhs.indices)
         total += 2.0 * math.prod(dims[i] for i in indices)
     return total

@@ -89,7 +89,7 @@ def execute(plan: KernelPlan, fn, tensors: dict[str, SparseTensor], dims: dict[s
     results = _map(call, bounds, threads)
     if plan.dense_output:
         if mask is not None:
-            _fill_unwritten(out_vals, mask, epilogue, out_fmt, out_shape, plan)
+            _fill_unwritten(out_vals, mask, epilogue, out_fmt, plan)
         levels = tuple(LevelArrays() for _ in out_fmt.levels)
         return SparseTensor(out_shape, out_fmt, levels, out_vals.reshape(-1), _checked=False)
     _output_ratio[plan.source] = sum(count for count, _ in results) / max(work, 1)
@@ -254,13 +254,8 @@ def _assemble_counted(results: list, counts: np.ndarray, shape: tuple[int, ...],
     return SparseTensor(shape, fmt, levels, vals, _checked=False)
 
 
-def _fill_unwritten(out_vals: np.ndarray, mask: np.ndarray, e: Epilogue, fmt: Format, shape, plan) -> None:
+def _fill_unwritten(out_vals: np.ndarray, mask: np.ndarray, e: Epilogue, fmt: Format, plan: KernelPlan) -> None:
     """Entries the loops never wrote are zero before the epilogue: give them the epilogue of zero."""
-    if e.vector_bias:
-        axis = fmt.mode_order.index(plan.bias_mode)
-        grid = np.broadcast_to(np.arange(out_vals.shape[axis]).reshape([-1 if a == axis else 1
-                                                                        for a in range(out_vals.ndim)]), out_vals.shape)
-        filled = e.apply(np.zeros(out_vals.shape, out_vals.dtype), grid)
-    else:
-        filled = np.broadcast_to(e.apply(np.zeros(1, out_vals.dtype)), out_vals.shape)
+    axis = None if plan.bias_mode is None else fmt.mode_order.index(plan.bias_mode)  # storage order
+    filled = e.apply_dense(np.zeros(out_vals.shape, out_vals.dtype), axis)
     out_vals[~mask] = filled[~mask]

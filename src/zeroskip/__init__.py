@@ -27,6 +27,10 @@ from zeroskip.compiler.epilogue import Epilogue
 from zeroskip.compiler.program import Program, compile  # noqa: A004 - zeroskip.compile, by design
 from zeroskip.config import get_num_threads, set_num_threads
 import zeroskip.backends.cpu.backend  # noqa: E402,F401 - registers the CPU backend
+from zeroskip.compiler.backend import register_simulator as _register_simulator
+from zeroskip.hardware.simulate import simulate as _simulate
+
+_register_simulator("accelerator", _simulate)  # the compiler never imports hardware (DESIGN.md layers)
 
 __version__ = "0.1.0"
 

@@ -96,3 +96,11 @@ class DeadlockError(StreamError):
 
 class ConfigError(ZeroskipError, ValueError):
     """A setting out of range: a thread count below one, an unknown backend name."""
+
+
+class HardwareError(ZeroskipError, ValueError):
+    """An architecture spec, energy table or mapping that is invalid or cannot hold the program."""
+
+
+class ResourceError(HardwareError):
+    """A program that does not fit the array: names the resource that ran out."""

@@ -41,3 +41,17 @@ def get_backend(name: str) -> Backend:
     if name not in _BACKENDS:
         raise ConfigError(f"no backend named {name!r} is registered (registered: {', '.join(registered()) or 'none'})")
     return _BACKENDS[name]
+
+
+_SIMULATORS: dict[str, Callable] = {}
+
+
+def register_simulator(name: str, simulate: Callable) -> None:
+    """Register ``simulate(graph, tensors, **options)``; ``import zeroskip`` registers the accelerator model."""
+    _SIMULATORS[name] = simulate
+
+
+def get_simulator(name: str = "accelerator") -> Callable:
+    if name not in _SIMULATORS:
+        raise ConfigError(f"no simulator named {name!r} is registered (registered: {', '.join(sorted(_SIMULATORS)) or 'none'})")
+    return _SIMULATORS[name]

@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from zeroskip.compiler.backend import get_backend
+from zeroskip.compiler.backend import get_backend, get_simulator
 from zeroskip.compiler.epilogue import Epilogue
 from zeroskip.compiler.loopnest import LoopNest, build_loopnest, verify_loopnest
 from zeroskip.compiler.lower import LoweringError, constants, lower_to_graph
@@ -116,6 +116,26 @@ class Program:
         for alias, orig in self.aliases:
             given[alias] = given[orig]
         return get_backend("cpu").run(self, given, dtype, threads=threads, backend=backend)
+
+    def simulate(self, *args, arch=None, energy=None, mode: str = "sparse", **options_and_operands):
+        """Map and simulate the graph on the modelled accelerator (``zeroskip.hardware.simulate``).
+
+        Operands as for ``run``; ``arch``/``energy`` are specs (values, TOML paths or text; default
+        the Onyx model), ``mode`` is "sparse", "dense" or "sam"; ``copies``, ``tiling`` and
+        ``balance`` steer the firmware. Returns a ``SimResult`` (cycles, joules, breakdowns); the
+        epilogue is not simulated.
+
+        >>> import numpy as np, zeroskip as zs
+        >>> r = zs.compile("y(i) = A(i,j) * x(j)", A=np.eye(3), x=np.ones(3)).simulate(mode="sam")
+        >>> r.output.to_numpy().tolist(), r.cycles > 0
+        ([1.0, 1.0, 1.0], True)
+        """
+        options = {k: options_and_operands.pop(k) for k in ("copies", "tiling", "balance") if k in options_and_operands}
+        given = self._given(args, options_and_operands)
+        tensors = {n: _canonical(t, self.graph.tensor(n).format, t.dtype) for n, t in given.items()}
+        for alias, orig in self.aliases:
+            tensors[alias] = _canonical(tensors[orig], self.graph.tensor(alias).format, tensors[orig].dtype)
+        return get_simulator()(self.graph, {**tensors, **dict(self.constants)}, arch, energy, mode=mode, **options)
 
     def source(self) -> str:
         """The CPU kernel's generated source (numba), as compiled and cached."""

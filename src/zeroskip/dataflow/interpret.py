@@ -79,7 +79,7 @@ def interpret(graph: Graph, tensors: Mapping[str, object], *, check: bool = True
 def trace(graph: Graph, tensors: Mapping[str, object], *, check: bool = True) -> Trace:
     """Like ``interpret``, also returning the stream of every edge."""
     verify_graph(graph)
-    ctx = _Context(graph, tensors)
+    ctx = Inputs(graph, tensors)
     streams: dict[tuple[int, str], Stream] = {}
     written: dict[int, object] = {}
     for node in graph.topological_order():
@@ -99,7 +99,7 @@ def trace(graph: Graph, tensors: Mapping[str, object], *, check: bool = True) ->
             streams[(node.id, port.name)] = stream
         if "written" in result:
             written[node.id] = result["written"]
-    outputs = {name: _assemble(graph, name, written, ctx) for name in graph.outputs}
+    outputs = {name: assemble_output(graph, name, written, ctx) for name in graph.outputs}
     return Trace(graph, streams, outputs)
 
 
@@ -109,7 +109,7 @@ def _where(graph: Graph, node: Node, port: str) -> str:
     return f"stream {node.id}.{port} of node {node.describe()} (to {targets})"
 
 
-class _Context:
+class Inputs:
     """The input tensors in the graph's formats, the index dimensions, and reader bookkeeping."""
 
     def __init__(self, graph: Graph, tensors: Mapping[str, object]) -> None:
@@ -234,7 +234,7 @@ def _vals_write(node, ins, ctx):
     return {"written": (vals.vals_write(ctx.reader(node, "val", ins["val"])), ins["val"].tokens.tolist())}
 
 
-def _assemble(graph: Graph, name: str, written: dict, ctx: _Context) -> SparseTensor:
+def assemble_output(graph: Graph, name: str, written: dict, ctx: Inputs) -> SparseTensor:
     """The output tensor from its writers' arrays, in the output's format, shape from the index sizes."""
     spec = graph.tensor(name)
     writers = {n.params.mode: n for n in graph.nodes_of(Op.LEVEL_WRITE) if n.params.tensor == name}

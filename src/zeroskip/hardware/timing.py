@@ -1,0 +1,301 @@
+"""The timing pass: the cycle of every step as the longest path through the event graph.
+
+The rules (the cycle-stepped reference simulator, ``reference.py``, applies the same ones cycle by
+cycle, and tests hold the two equal step for step):
+
+* step ``s`` of a block starts no earlier than step ``s-1`` plus its duration: the block's
+  initiation interval, or ``ceil(SRAM accesses / ports)`` of step ``s-1`` when that is longer;
+* a step that peeks at token ``k`` of an input waits until that token arrives: the producer's
+  push cycle plus the producer's latency plus the wire latency of the edge;
+* a step that pushes token ``k`` into a FIFO of depth ``d`` waits for the consumer to have popped
+  token ``k-d`` in an earlier cycle (a FIFO slot frees the cycle after its pop); with fan-out,
+  every consumer's FIFO must have room;
+* inputs fed by no edge (a root scanner's root reference) are always ready.
+
+Every step starts at the earliest cycle these allow (blocks never idle by choice), so the result is
+what a cycle-stepped simulator computes, in time linear in the steps. When no block can take its
+next step the run is deadlocked: ``DeadlockError`` names the blocks and the FIFOs they wait on.
+
+Example:
+    >>> import numpy as np, zeroskip as zs
+    >>> from zeroskip.hardware.functional import functional_pass
+    >>> A = np.eye(4); x = np.ones(4)
+    >>> run = functional_pass(zs.compile("y(i) = A(i,j) * x(j)", A=A, x=x).graph, {"A": A, "x": x})
+    >>> t = time_run(run, TimingModel.sam())
+    >>> t.cycles > 0, t.cycles == time_run(run, TimingModel.sam()).cycles
+    (True, True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numba
+import numpy as np
+
+from zeroskip.dataflow.graph import Edge
+from zeroskip.errors import DeadlockError
+from zeroskip.hardware.functional import FunctionalRun
+
+UNBOUNDED = 1 << 40
+
+
+@dataclass(frozen=True, slots=True)
+class TimingModel:
+    """Per-op latency and initiation interval, FIFO depth, memory ports, wire latency per edge.
+
+    ``latency``/``ii``: op name (``Op.value``) -> cycles; ``mem_ports``: SRAM ports of memory-side
+    blocks (0: unlimited); ``hops``: Edge -> interconnect hops, each adding ``hop_latency`` cycles.
+    """
+
+    latency: Mapping[str, int]
+    ii: Mapping[str, int]
+    fifo_depth: int = UNBOUNDED
+    mem_ports: int = 0
+    hop_latency: int = 0
+    hops: Mapping[Edge, int] = field(default_factory=dict)
+    depths: Mapping[Edge, int] = field(default_factory=dict)  # per-edge overrides of fifo_depth
+
+    @staticmethod
+    def sam() -> TimingModel:
+        """SAM's simulator's assumptions: one token per block per cycle, unbounded queues, latency 1."""
+        return TimingModel(latency={}, ii={})
+
+    def op_latency(self, op: str) -> int:
+        return int(self.latency.get(op, 1))
+
+    def op_ii(self, op: str) -> int:
+        return int(self.ii.get(op, 1))
+
+    def depth(self, edge: Edge) -> int:
+        return int(self.depths.get(edge, self.fifo_depth))
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """Cycle of every step (``start[b]`` per block, topological order), totals and stalls."""
+
+    cycles: int
+    start: tuple[np.ndarray, ...]
+    busy: np.ndarray         # cycles each block spent stepping (steps x duration)
+    stall_in: np.ndarray     # cycles each block waited for input tokens
+    stall_out: np.ndarray    # cycles each block waited for FIFO room downstream
+
+
+@dataclass(frozen=True, slots=True)
+class Network:
+    """The flat arrays both timing engines read: ports, edges, step masks."""
+
+    nblocks: int
+    soff: np.ndarray      # step offset of block b
+    nsteps: np.ndarray
+    peek: np.ndarray
+    pop: np.ndarray
+    push: np.ndarray
+    mem: np.ndarray
+    ii: np.ndarray
+    ports: np.ndarray     # SRAM ports of block b (0: unlimited)
+    in_base: np.ndarray   # global index of block b's input 0
+    out_base: np.ndarray
+    src: np.ndarray       # per global input: the global output feeding it, or -1
+    lat: np.ndarray       # per global input: producer latency + wire latency
+    depth: np.ndarray     # per global input: FIFO depth
+    cons_ptr: np.ndarray  # per global output: its consumers are cons_idx[cons_ptr[o]:cons_ptr[o+1]]
+    cons_idx: np.ndarray
+    tok_in: np.ndarray    # per global input: offset of its pop times; tokens = tok_in[i+1]-tok_in[i]
+    tok_out: np.ndarray   # per global output: offset of its push times
+    labels: tuple[str, ...]         # block descriptions
+    in_labels: tuple[str, ...]      # global input port descriptions
+    out_labels: tuple[str, ...]
+
+
+MEMORY_OPS = ("fiberlookup", "arrayvals", "fiberwrite", "valswrite", "spaccumulator")
+
+
+def network(run: FunctionalRun, model: TimingModel) -> Network:
+    """Flatten a functional run and a timing model into arrays."""
+    blocks = run.blocks
+    owner_in = {(b.node.id, name): (k, p) for k, b in enumerate(blocks) for p, name in enumerate(b.inputs)}
+    owner_out = {(b.node.id, name): (k, q) for k, b in enumerate(blocks) for q, name in enumerate(b.outputs)}
+    nsteps = np.array([b.trace.steps for b in blocks], np.int64)
+    soff = np.concatenate(([0], np.cumsum(nsteps)[:-1])).astype(np.int64)
+    n_in = np.array([len(b.inputs) for b in blocks], np.int64)
+    n_out = np.array([len(b.outputs) for b in blocks], np.int64)
+    in_base = np.concatenate(([0], np.cumsum(n_in)[:-1])).astype(np.int64)
+    out_base = np.concatenate(([0], np.cumsum(n_out)[:-1])).astype(np.int64)
+    gin, gout = int(n_in.sum()), int(n_out.sum())
+    src = np.full(gin, -1, np.int64)
+    lat = np.zeros(gin, np.int64)
+    depth = np.full(gin, UNBOUNDED, np.int64)
+    consumers: list[list[int]] = [[] for _ in range(gout)]
+    out_tokens = np.zeros(gout, np.int64)
+    for k, b in enumerate(blocks):
+        for q, name in enumerate(b.outputs):
+            out_tokens[out_base[k] + q] = len(run.streams[(b.node.id, name)][0])
+    for e in run.graph.edges:
+        kd, p = owner_in[(e.dst, e.dst_port)]
+        ks, q = owner_out[(e.src, e.src_port)]
+        i, o = in_base[kd] + p, out_base[ks] + q
+        src[i] = o
+        lat[i] = model.op_latency(blocks[ks].node.op.value) + model.hop_latency * int(model.hops.get(e, 0))
+        depth[i] = model.depth(e)
+        consumers[o].append(i)
+    in_tokens = np.array([out_tokens[s] if s >= 0 else 0 for s in src], np.int64)
+    cons_ptr = np.concatenate(([0], np.cumsum([len(c) for c in consumers]))).astype(np.int64)
+    cons_idx = np.array([i for c in consumers for i in c], np.int64)
+    ops = [b.node.op.value for b in blocks]
+    cat = (lambda arrays, dtype: np.concatenate(arrays).astype(dtype) if arrays else np.zeros(0, dtype))
+    return Network(
+        len(blocks), soff, nsteps,
+        cat([b.trace.peek for b in blocks], np.uint32), cat([b.trace.pop for b in blocks], np.uint32),
+        cat([b.trace.push for b in blocks], np.uint32), cat([b.trace.mem for b in blocks], np.int64),
+        np.array([model.op_ii(op) for op in ops], np.int64),
+        np.array([model.mem_ports if op in MEMORY_OPS else 0 for op in ops], np.int64),
+        in_base, out_base, src, lat, depth, cons_ptr, cons_idx,
+        np.concatenate(([0], np.cumsum(in_tokens))).astype(np.int64),
+        np.concatenate(([0], np.cumsum(out_tokens))).astype(np.int64),
+        tuple(b.node.describe() for b in blocks),
+        tuple(f"input {name} of {b.node.describe()}" for b in blocks for name in b.inputs),
+        tuple(f"output {name} of {b.node.describe()}" for b in blocks for name in b.outputs),
+    )
+
+
+def time_run(run: FunctionalRun, model: TimingModel) -> Timing:
+    """The cycle of every step of ``run`` under ``model`` (see the module docstring)."""
+    net = network(run, model)
+    return time_network(net)
+
+
+def time_network(net: Network) -> Timing:
+    start = np.zeros(len(net.peek), np.int64)
+    busy, stall_in, stall_out = (np.zeros(net.nblocks, np.int64) for _ in range(3))
+    done = np.zeros(net.nblocks, np.int64)
+    blocked = np.full(net.nblocks, -1, np.int64)
+    cycles = _longest_path(net.soff, net.nsteps, net.peek, net.pop, net.push, net.mem, net.ii, net.ports,
+                           net.in_base, net.out_base, net.src, net.lat, net.depth, net.cons_ptr, net.cons_idx,
+                           net.tok_in, net.tok_out, start, busy, stall_in, stall_out, done, blocked)
+    if cycles < 0:
+        raise DeadlockError(_deadlock_message(net, done, blocked))
+    starts = tuple(start[net.soff[b]:net.soff[b] + net.nsteps[b]] for b in range(net.nblocks))
+    return Timing(int(cycles), starts, busy, stall_in, stall_out)
+
+
+def _deadlock_message(net: Network, done: np.ndarray, blocked: np.ndarray) -> str:
+    lines = []
+    for b in range(net.nblocks):
+        if done[b] == net.nsteps[b]:
+            continue
+        code = int(blocked[b])
+        if code >= 0:
+            why = f"waits for a token on {net.in_labels[code]} (from {net.out_labels[net.src[code]]})"
+        else:
+            i = -code - 2
+            why = f"waits for room in the FIFO of depth {net.depth[i]} to {net.in_labels[i]}"
+        lines.append(f"  {net.labels[b]} at step {done[b]} of {net.nsteps[b]}: {why}")
+    return "deadlock: no block can take its next step\n" + "\n".join(lines)
+
+
+@numba.njit(cache=True, nogil=True)
+def _longest_path(soff, nsteps, peek, pop, push, mem, ii, ports, in_base, out_base, src, lat, depth,
+                  cons_ptr, cons_idx, tok_in, tok_out, start, busy, stall_in, stall_out, done, blocked):
+    nb = nsteps.shape[0]
+    popped = np.zeros(src.shape[0], np.int64)
+    pushed = np.zeros(tok_out.shape[0] - 1, np.int64)
+    start_in = np.zeros(tok_in[-1], np.int64)    # pop cycle of each token of each input
+    start_out = np.zeros(tok_out[-1], np.int64)  # push cycle of each token of each output
+    next_t = np.zeros(nb, np.int64)
+    cycles = 0
+    remaining = 1
+    while remaining:
+        progress = False
+        for b in range(nb):
+            s = done[b]
+            while s < nsteps[b]:
+                g = soff[b] + s
+                # The earliest cycle of step g: arrivals of the tokens it peeks, room for those it pushes.
+                t0 = next_t[b]
+                t_in, t_out, wait = t0, t0, -1
+                m = peek[g]
+                p = 0
+                while m:
+                    if m & 1:
+                        i = in_base[b] + p
+                        o = src[i]
+                        if o >= 0:
+                            k = popped[i]
+                            if pushed[o] <= k:
+                                wait = i
+                                break
+                            arrive = start_out[tok_out[o] + k] + lat[i]
+                            if arrive > t_in:
+                                t_in = arrive
+                    m >>= 1
+                    p += 1
+                m = push[g] if wait < 0 else 0
+                q = 0
+                while m:
+                    if m & 1:
+                        o = out_base[b] + q
+                        k = pushed[o]
+                        for c in range(cons_ptr[o], cons_ptr[o + 1]):
+                            i = cons_idx[c]
+                            d = depth[i]
+                            if k >= d:
+                                if popped[i] <= k - d:
+                                    wait = -2 - i
+                                    break
+                                free = start_in[tok_in[i] + k - d] + 1
+                                if free > t_out:
+                                    t_out = free
+                        if wait != -1:
+                            break
+                    m >>= 1
+                    q += 1
+                if wait != -1:
+                    blocked[b] = wait
+                    break
+                if t_in >= t_out:
+                    t = t_in
+                    stall_in[b] += t - t0
+                else:
+                    t = t_out
+                    stall_out[b] += t - t0
+                start[g] = t
+                m = pop[g]
+                p = 0
+                while m:
+                    if m & 1:
+                        i = in_base[b] + p
+                        start_in[tok_in[i] + popped[i]] = t
+                        popped[i] += 1
+                    m >>= 1
+                    p += 1
+                m = push[g]
+                q = 0
+                while m:
+                    if m & 1:
+                        o = out_base[b] + q
+                        start_out[tok_out[o] + pushed[o]] = t
+                        pushed[o] += 1
+                    m >>= 1
+                    q += 1
+                dur = ii[b]
+                if ports[b] > 0:
+                    need = (mem[g] + ports[b] - 1) // ports[b]
+                    if need > dur:
+                        dur = need
+                busy[b] += dur
+                next_t[b] = t + dur
+                if t + 1 > cycles:
+                    cycles = t + 1
+                s += 1
+                progress = True
+            done[b] = s
+        remaining = 0
+        for b in range(nb):
+            if done[b] < nsteps[b]:
+                remaining += 1
+        if remaining and not progress:
+            return -1
+    return cycles

@@ -25,7 +25,8 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from zeroskip.dataflow.graph import Graph
@@ -68,8 +69,13 @@ class SimResult:
     blocks: tuple[BlockStats, ...]
     timeline: tuple[dict, ...]
     mapping: FirmwareMapping | None
-    outputs: Mapping[str, SparseTensor] = field(repr=False)
+    assemble: Callable[[], Mapping[str, SparseTensor]] = field(repr=False)
     notes: str = ""
+
+    @functools.cached_property
+    def outputs(self) -> Mapping[str, SparseTensor]:
+        """The output tensors the simulated blocks computed (assembled on first use; none in dense mode)."""
+        return self.assemble()
 
     @property
     def output(self) -> SparseTensor:
@@ -124,7 +130,7 @@ def simulate(graph: Graph, tensors: Mapping[str, object], arch: Arch | str | Non
         events = _events(run, {})
         seconds = timing.cycles * arch.period_s
         return SimResult("sam", arch, table.name, timing.cycles, seconds, table.price(events, arch, seconds), events,
-                         _block_stats([(run, timing)], timing.cycles), (), None, run.outputs,
+                         _block_stats([(run, timing)], timing.cycles), (), None, lambda: run.outputs,
                          "SAM-compatible: one token per block per cycle, unbounded queues, latency 1, no tiling")
     mapping = plan(graph, tensors, arch, copies=copies, strategy=tiling, balance=balance)
     lane_of = {k: c for c, lane in enumerate(mapping.assignment) for k in lane}
@@ -137,14 +143,17 @@ def simulate(graph: Graph, tensors: Mapping[str, object], arch: Arch | str | Non
         runs.append((run, timing))
         tile_cycles.append(timing.cycles)
         _add(events, _events(run, mapping.placement.edge_hops(copy)))
-        parts.append((tile, run.outputs))
+        parts.append((tile, run))
     timeline = schedule(mapping, tile_cycles, arch)
     outputs, adds = {}, 0
-    for name in graph.outputs:
+    if len(parts) > 1:  # tiles' outputs are placed and partial sums added (priced: they cost energy)
         prob = problem(graph, tensors)
         shape = tuple(prob.sizes[i] for i in prob.output_modes)
-        combined = combine_outputs(graph, [(t, out[name]) for t, out in parts], shape)
-        outputs[name], adds = combined.tensor, adds + combined.partial_sum_adds
+        for name in graph.outputs:
+            combined = combine_outputs(graph, [(t, run.outputs[name]) for t, run in parts], shape)
+            outputs[name], adds = combined.tensor, adds + combined.partial_sum_adds
+    else:
+        outputs = None
     _add(events, {"alu_add": adds, "dram_byte": timeline.dram_byte, "glb_byte": timeline.glb_byte})
     seconds = timeline.cycles * arch.period_s
     slots = tuple({"tile": s.tile, "copy": s.copy, "transfer_start": s.transfer_start, "start": s.start,
@@ -153,7 +162,8 @@ def simulate(graph: Graph, tensors: Mapping[str, object], arch: Arch | str | Non
     notes = (f"{len(mapping.tiles)} tiles on {mapping.copies} copies ({tiling} tiling, {balance} balance); "
              f"partial sums of split reductions added on the host: {adds}")
     return SimResult("sparse", arch, table.name, timeline.cycles, seconds, table.price(events, arch, seconds),
-                     events, _block_stats(runs, timeline.cycles * max(1, sum(1 for lane in mapping.assignment if lane))), slots, mapping, outputs, notes)
+                     events, _block_stats(runs, timeline.cycles * max(1, sum(1 for lane in mapping.assignment if lane))), slots, mapping,
+                     (lambda: outputs) if outputs is not None else (lambda: parts[0][1].outputs), notes)
 
 
 def _model(arch: Arch, hops: Mapping) -> TimingModel:
@@ -202,4 +212,4 @@ def _dense(graph: Graph, tensors, arch: Arch, table: EnergyTable) -> SimResult:
     notes = (f"dense mapping: {d.macs} multiply-adds over {d.pe_tiles_used} PEs; analytical cycles "
              f"(max of compute, global buffer and DRAM), outputs not computed")
     return SimResult("dense", arch, table.name, d.cycles, seconds, table.price(events, arch, seconds), events,
-                     (), (), mapping, {}, notes)
+                     (), (), mapping, dict, notes)

@@ -204,23 +204,31 @@ def _longest_path(soff, nsteps, peek, pop, push, mem, ii, ports, in_base, out_ba
     pushed = np.zeros(tok_out.shape[0] - 1, np.int64)
     start_in = np.zeros(tok_in[-1], np.int64)    # pop cycle of each token of each input
     start_out = np.zeros(tok_out[-1], np.int64)  # push cycle of each token of each output
+    bounded = np.zeros(tok_out.shape[0] - 1, np.bool_)  # outputs with a finite FIFO downstream
+    for o in range(bounded.shape[0]):
+        for c in range(cons_ptr[o], cons_ptr[o + 1]):
+            if depth[cons_idx[c]] < UNBOUNDED:
+                bounded[o] = True
     next_t = np.zeros(nb, np.int64)
     cycles = 0
     remaining = 1
     while remaining:
         progress = False
         for b in range(nb):
-            s = done[b]
-            while s < nsteps[b]:
-                g = soff[b] + s
+            s, n, t_next = done[b], nsteps[b], next_t[b]
+            if s == n:
+                continue
+            ib, ob, step_ii, nports = in_base[b], out_base[b], ii[b], ports[b]
+            busy_b, sin_b, sout_b = 0, 0, 0
+            g = soff[b] + s
+            while s < n:
                 # The earliest cycle of step g: arrivals of the tokens it peeks, room for those it pushes.
-                t0 = next_t[b]
-                t_in, t_out, wait = t0, t0, -1
+                t_in, t_out, wait = t_next, t_next, -1
                 m = peek[g]
                 p = 0
                 while m:
                     if m & 1:
-                        i = in_base[b] + p
+                        i = ib + p
                         o = src[i]
                         if o >= 0:
                             k = popped[i]
@@ -235,8 +243,8 @@ def _longest_path(soff, nsteps, peek, pop, push, mem, ii, ports, in_base, out_ba
                 m = push[g] if wait < 0 else 0
                 q = 0
                 while m:
-                    if m & 1:
-                        o = out_base[b] + q
+                    if m & 1 and bounded[ob + q]:
+                        o = ob + q
                         k = pushed[o]
                         for c in range(cons_ptr[o], cons_ptr[o + 1]):
                             i = cons_idx[c]
@@ -257,16 +265,16 @@ def _longest_path(soff, nsteps, peek, pop, push, mem, ii, ports, in_base, out_ba
                     break
                 if t_in >= t_out:
                     t = t_in
-                    stall_in[b] += t - t0
+                    sin_b += t - t_next
                 else:
                     t = t_out
-                    stall_out[b] += t - t0
+                    sout_b += t - t_next
                 start[g] = t
                 m = pop[g]
                 p = 0
                 while m:
                     if m & 1:
-                        i = in_base[b] + p
+                        i = ib + p
                         start_in[tok_in[i] + popped[i]] = t
                         popped[i] += 1
                     m >>= 1
@@ -275,23 +283,27 @@ def _longest_path(soff, nsteps, peek, pop, push, mem, ii, ports, in_base, out_ba
                 q = 0
                 while m:
                     if m & 1:
-                        o = out_base[b] + q
+                        o = ob + q
                         start_out[tok_out[o] + pushed[o]] = t
                         pushed[o] += 1
                     m >>= 1
                     q += 1
-                dur = ii[b]
-                if ports[b] > 0:
-                    need = (mem[g] + ports[b] - 1) // ports[b]
+                dur = step_ii
+                if nports > 0:
+                    need = (mem[g] + nports - 1) // nports
                     if need > dur:
                         dur = need
-                busy[b] += dur
-                next_t[b] = t + dur
-                if t + 1 > cycles:
-                    cycles = t + 1
+                busy_b += dur
+                t_next = t + dur
                 s += 1
+                g += 1
+            if s > done[b]:
                 progress = True
-            done[b] = s
+                cycles = max(cycles, start[g - 1] + 1)
+            done[b], next_t[b] = s, t_next
+            busy[b] += busy_b
+            stall_in[b] += sin_b
+            stall_out[b] += sout_b
         remaining = 0
         for b in range(nb):
             if done[b] < nsteps[b]:

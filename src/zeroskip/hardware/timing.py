@@ -35,7 +35,7 @@ import numba
 import numpy as np
 
 from zeroskip.dataflow.graph import Edge
-from zeroskip.errors import DeadlockError
+from zeroskip.errors import DeadlockError, HardwareError
 from zeroskip.hardware.functional import FunctionalRun
 
 UNBOUNDED = 1 << 40
@@ -139,6 +139,9 @@ def network(run: FunctionalRun, model: TimingModel) -> Network:
         i, o = in_base[kd] + p, out_base[ks] + q
         src[i] = o
         lat[i] = model.op_latency(blocks[ks].node.op.value) + model.hop_latency * int(model.hops.get(e, 0))
+        if lat[i] < 1 or model.depth(e) < 1:
+            raise HardwareError(f"edge {e.src}.{e.src_port} -> {e.dst}.{e.dst_port}: latency {lat[i]} and FIFO depth "
+                                f"{model.depth(e)} must be >= 1 (a token is visible the cycle after its push)")
         depth[i] = model.depth(e)
         consumers[o].append(i)
     in_tokens = np.array([out_tokens[s] if s >= 0 else 0 for s in src], np.int64)
@@ -275,7 +278,8 @@ def _longest_path(soff, nsteps, peek, pop, push, mem, ii, ports, in_base, out_ba
                 while m:
                     if m & 1:
                         i = ib + p
-                        start_in[tok_in[i] + popped[i]] = t
+                        if src[i] >= 0:  # an input fed by no edge (the root reference) has no slots
+                            start_in[tok_in[i] + popped[i]] = t
                         popped[i] += 1
                     m >>= 1
                     p += 1

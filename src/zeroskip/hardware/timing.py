@@ -148,11 +148,11 @@ def network(run: FunctionalRun, model: TimingModel) -> Network:
     cons_ptr = np.concatenate(([0], np.cumsum([len(c) for c in consumers]))).astype(np.int64)
     cons_idx = np.array([i for c in consumers for i in c], np.int64)
     ops = [b.node.op.value for b in blocks]
-    cat = (lambda arrays, dtype: np.concatenate(arrays).astype(dtype) if arrays else np.zeros(0, dtype))
+    cat = (lambda arrays, dtype: np.concatenate(arrays, dtype=dtype) if arrays else np.zeros(0, dtype))
     return Network(
         len(blocks), soff, nsteps,
         cat([b.trace.peek for b in blocks], np.uint32), cat([b.trace.pop for b in blocks], np.uint32),
-        cat([b.trace.push for b in blocks], np.uint32), cat([b.trace.mem for b in blocks], np.int64),
+        cat([b.trace.push for b in blocks], np.uint32), cat([b.trace.mem for b in blocks], np.uint8),
         np.array([model.op_ii(op) for op in ops], np.int64),
         np.array([model.mem_ports if op in MEMORY_OPS else 0 for op in ops], np.int64),
         in_base, out_base, src, lat, depth, cons_ptr, cons_idx,

@@ -29,7 +29,7 @@ import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from zeroskip.dataflow.graph import Graph
+from zeroskip.dataflow.graph import Graph, Op
 from zeroskip.errors import HardwareError
 from zeroskip.formats.tensor import SparseTensor
 from zeroskip.hardware.arch import Arch, default_arch, load_arch
@@ -80,6 +80,9 @@ class SimResult:
     @property
     def output(self) -> SparseTensor:
         """The single output tensor."""
+        if self.mode == "dense":
+            raise HardwareError("dense mode models cycles and energy only and computes no output; "
+                                "use mode='sparse' or mode='sam' for the result")
         if len(self.outputs) != 1:
             raise HardwareError(f"the graph has outputs {sorted(self.outputs)}; use .outputs[name]")
         return next(iter(self.outputs.values()))
@@ -192,16 +195,18 @@ def _add(total: dict, more: Mapping) -> None:
 
 def _block_stats(runs, cycles: int) -> tuple[BlockStats, ...]:
     """Per node over all tiles; utilization is busy cycles over ``cycles`` (the run's cycles x copies)."""
-    stats: dict[int, list] = {}
+    stats: dict[tuple, list] = {}
     for run, timing in runs:
         for k, block in enumerate(run.blocks):
-            s = stats.setdefault(block.node.id, [block.node.describe(), 0, 0, 0, 0])
+            drain = not block.outputs and block.node.op is Op.SPACC  # an accumulator's unused-input sink
+            label = block.node.describe() + (f" (drains {block.inputs[0]})" if drain else "")
+            s = stats.setdefault((block.node.id, block.inputs), [label, 0, 0, 0, 0])
             s[1] += block.trace.steps
             s[2] += int(timing.busy[k])
             s[3] += int(timing.stall_in[k])
             s[4] += int(timing.stall_out[k])
     return tuple(BlockStats(node, label, steps, busy, s_in, s_out, busy / cycles if cycles else 0.0)
-                 for node, (label, steps, busy, s_in, s_out) in stats.items())
+                 for (node, _), (label, steps, busy, s_in, s_out) in stats.items())
 
 
 def _dense(graph: Graph, tensors, arch: Arch, table: EnergyTable) -> SimResult:

@@ -191,9 +191,9 @@ def k_repeat(itok, ival, istart, iend, ipar, a0, a1, fv, otok, oval, olen, peek,
             if state == 0:
                 t = _head(itok, istart, iend, ptr, 0)
                 pk = 1
-                if t == GONE or t == EMPTY:
+                if t == GONE:
                     return s, BAD_STREAM
-                held = t
+                held = t  # N (an operand a unioner found absent) is repeated like a reference
             g = _head(itok, istart, iend, ptr, 1)
             pk |= 2
             if g == GONE:

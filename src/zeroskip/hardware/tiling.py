@@ -260,11 +260,14 @@ def tile(graph: Graph, tensors: Mapping[str, object], arch: Arch, *, strategy: s
     breaks = {i: _breaks(prob, strategy, i, 1) for i in prob.sizes}
     grid = _Grid(prob, breaks, arch)
     outputs = set(prob.output_modes)
+    # A reduction index some input lacks is never cut: that input's term would be added once per part.
+    uncut = {i for i in prob.sizes if i not in outputs
+             and any(i not in prob.modes.get(name, ()) for name in graph.inputs)}
     while grid.overflow.any() or len(grid.overflow) < copies:
         fitting = not grid.overflow.any()
         best, best_score = None, None
         for k, index in enumerate(grid.order):
-            finer = _split(prob, strategy, index, breaks[index])
+            finer = None if index in uncut else _split(prob, strategy, index, breaks[index])
             if finer is None:
                 continue
             cand = _Grid(prob, {**breaks, index: finer}, arch)

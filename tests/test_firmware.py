@@ -267,7 +267,7 @@ def test_nnz_strategy_needs_fewer_tiles_on_skewed_rows():
 
 def test_tiling_errors():
     program, _, _ = _case("spmv", "random")
-    with pytest.raises(ResourceError, match="single coordinates.*hold 4 bytes"):
+    with pytest.raises(ResourceError, match="cut as far as it can be.*hold 4 bytes"):
         tile(program.graph, program.bound_tensors(), ARCH.replace(mem_tile_bytes=4))
     with pytest.raises(HardwareError, match="strategy"):
         tile(program.graph, program.bound_tensors(), ARCH, strategy="rows")

@@ -226,7 +226,11 @@ def test_random_expressions_in_sam_and_sparse_modes(case, data):
     runs = [{"mode": "sam"}, {"mode": "sparse", "copies": 1},
             {"mode": "sparse", "arch": ARCH.replace(mem_tile_bytes=data.draw(st.sampled_from([8, 16, 24])))}]
     for options in runs:
-        r = program.simulate(**options)
+        try:
+            r = program.simulate(**options)
+        except ResourceError as exc:  # tiny memory tiles cannot hold a problem whose reduction index stays whole
+            assert "never cut" in str(exc) and "arch" in options, str(exc)
+            continue
         check_output(r, program.graph, gold)
         check_invariants(r, program.graph, inputs)
 
@@ -378,7 +382,7 @@ def test_a_graph_that_does_not_fit_names_the_resource():
         program.simulate(arch=ARCH.replace(rows=4, cols=4, mem_columns=(0, 1, 2)), **operands)
     with pytest.raises(ResourceError, match="memory tiles for 1000 copies"):
         program.simulate(copies=1000, **operands)
-    with pytest.raises(ResourceError, match="single coordinates.*hold 2 bytes"):
+    with pytest.raises(ResourceError, match="cut as far as it can be.*hold 2 bytes"):
         program.simulate(arch=ARCH.replace(mem_tile_bytes=2), **operands)
 
 

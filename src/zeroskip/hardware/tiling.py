@@ -281,8 +281,10 @@ def tile(graph: Graph, tensors: Mapping[str, object], arch: Arch, *, strategy: s
             if fitting:
                 break
             worst = int(np.argmax(grid.overflow))
+            kept = (f" (reduction indices {sorted(uncut)} are never cut: an input lacks them, so its term "
+                    f"would be added once per part)") if uncut else ""
             raise ResourceError(f"tile {grid.ranges(worst)} still overflows its memory tiles by "
-                                f"{int(grid.overflow[worst])} bytes with every index cut to single coordinates; "
+                                f"{int(grid.overflow[worst])} bytes with every index cut as far as it can be{kept}; "
                                 f"{arch.name}'s memory tiles hold {arch.mem_tile_bytes} bytes")
         breaks[best[0]], grid = best[1], best[2]
     return _tiles(prob, grid, arch)

@@ -26,7 +26,7 @@ from zeroskip.dataflow.interpret import trace
 from zeroskip.errors import DeadlockError, StreamError
 from zeroskip.hardware.functional import functional_pass
 from zeroskip.hardware.reference import simulate_cycles
-from zeroskip.hardware.timing import UNBOUNDED, Network, Timing, TimingModel, network, time_network
+from zeroskip.hardware.timing import UNBOUNDED, Network, Timing, TimingModel, network, time_network, time_run
 from zeroskip.lang import evaluate_dense
 
 # ---- the kernel table ------------------------------------------------------------------------------
@@ -123,6 +123,23 @@ def test_fast_and_reference_timing_agree_on_lowered_graphs(kid, data):
     _, _, arrays = data.draw(kernel_inputs((kid,)), label="inputs")
     run = functional_pass(graph(kid), arrays)
     assert_same_timing(network(run, data.draw(timing_models(run.graph), label="model")))
+
+
+@pytest.mark.parametrize("kid", KERNEL_IDS)
+@settings(max_examples=15)
+@given(data=st.data())
+def test_block_by_block_timing_equals_the_event_graph_without_finite_fifos(kid, data):
+    """``time_run`` times blocks one by one when no FIFO is finite; it must equal ``time_network`` exactly."""
+    _, _, arrays = data.draw(kernel_inputs((kid,)), label="inputs")
+    run = functional_pass(graph(kid), arrays)
+    drawn = data.draw(timing_models(run.graph), label="model")
+    model = TimingModel(drawn.latency, drawn.ii, mem_ports=drawn.mem_ports, hop_latency=drawn.hop_latency,
+                        hops=drawn.hops)
+    fast, full = time_run(run, model), time_network(network(run, model))
+    assert fast.cycles == full.cycles
+    assert [s.tolist() for s in fast.start] == [s.tolist() for s in full.start]
+    for what in ("busy", "stall_in", "stall_out"):
+        assert getattr(fast, what).tolist() == getattr(full, what).tolist(), what
 
 
 @pytest.mark.parametrize("kid", KERNEL_IDS)

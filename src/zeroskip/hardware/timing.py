@@ -165,9 +165,89 @@ def network(run: FunctionalRun, model: TimingModel) -> Network:
 
 
 def time_run(run: FunctionalRun, model: TimingModel) -> Timing:
-    """The cycle of every step of ``run`` under ``model`` (see the module docstring)."""
-    net = network(run, model)
-    return time_network(net)
+    """The cycle of every step of ``run`` under ``model`` (see the module docstring).
+
+    Without a finite FIFO nothing waits for room, so each block's steps depend only on its
+    producers' pushes: the blocks are timed one after another in topological order, each on its
+    own trace arrays (``_time_block``), which equals ``time_network`` and skips flattening the run.
+    """
+    if model.fifo_depth < UNBOUNDED or any(d < UNBOUNDED for d in model.depths.values()):
+        return time_network(network(run, model))
+    blocks = run.blocks
+    owner_out = {(b.node.id, name): (k, q) for k, b in enumerate(blocks) for q, name in enumerate(b.outputs)}
+    lengths = [len(run.streams[(b.node.id, name)][0]) for b in blocks for name in b.outputs]
+    out_off = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+    out_base = np.concatenate(([0], np.cumsum([len(b.outputs) for b in blocks]))).astype(np.int64)
+    feeds = {(e.dst, e.dst_port): e for e in run.graph.edges}
+    pushed_at = np.zeros(out_off[-1], np.int64)  # push cycle of every token of every output
+    starts, busy, stall_in = [], np.zeros(len(blocks), np.int64), np.zeros(len(blocks), np.int64)
+    cycles = 0
+    for k, b in enumerate(blocks):
+        op = b.node.op.value
+        in_off = np.full(len(b.inputs), -1, np.int64)
+        in_lat = np.zeros(len(b.inputs), np.int64)
+        for p, name in enumerate(b.inputs):
+            e = feeds.get((b.node.id, name))
+            if e is not None:
+                ks, q = owner_out[(e.src, e.src_port)]
+                in_off[p] = out_off[out_base[ks] + q]
+                in_lat[p] = model.op_latency(blocks[ks].node.op.value) + model.hop_latency * int(model.hops.get(e, 0))
+                if in_lat[p] < 1:
+                    raise HardwareError(f"edge {e.src}.{e.src_port} -> {e.dst}.{e.dst_port}: latency {in_lat[p]} "
+                                        f"must be >= 1 (a token is visible the cycle after its push)")
+        t = b.trace
+        start = np.empty(t.steps, np.int64)
+        ports = model.mem_ports if op in MEMORY_OPS else 0
+        last, busy[k], stall_in[k] = _time_block(t.peek, t.pop, t.push, t.mem, model.op_ii(op), ports, pushed_at,
+                                                 in_off, in_lat, out_off[out_base[k]:out_base[k + 1]].copy(), start)
+        starts.append(start)
+        cycles = max(cycles, last)
+    return Timing(int(cycles), tuple(starts), busy, stall_in, np.zeros(len(blocks), np.int64))
+
+
+@numba.njit(cache=True, nogil=True)
+def _time_block(peek, pop, push, mem, ii, ports, pushed_at, in_off, in_lat, out_off, start):
+    """One block's steps when no FIFO is finite: each starts when its II allows and its peeked tokens arrived."""
+    popped = np.zeros(in_off.shape[0], np.int64)
+    pushed = np.zeros(out_off.shape[0], np.int64)
+    t_next, busy, stall, last = 0, 0, 0, 0
+    for g in range(peek.shape[0]):
+        t = t_next
+        m = peek[g]
+        p = 0
+        while m:
+            if m & 1 and in_off[p] >= 0:
+                arrive = pushed_at[in_off[p] + popped[p]] + in_lat[p]
+                if arrive > t:
+                    t = arrive
+            m >>= 1
+            p += 1
+        stall += t - t_next
+        start[g] = t
+        m = pop[g]
+        p = 0
+        while m:
+            if m & 1:
+                popped[p] += 1
+            m >>= 1
+            p += 1
+        m = push[g]
+        q = 0
+        while m:
+            if m & 1:
+                pushed_at[out_off[q] + pushed[q]] = t
+                pushed[q] += 1
+            m >>= 1
+            q += 1
+        dur = ii
+        if ports > 0:
+            need = (mem[g] + ports - 1) // ports
+            if need > dur:
+                dur = need
+        busy += dur
+        t_next = t + dur
+        last = t + 1
+    return last, busy, stall
 
 
 def time_network(net: Network) -> Timing:

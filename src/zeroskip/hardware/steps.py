@@ -703,12 +703,20 @@ def run_kernel(kernel: int, inputs, values, n_out: int, *, ipar=(), a0=None, a1=
     Returns ``([(tokens, values) per output], StepTrace)``; raises ``RuntimeError`` with the status
     (the caller re-runs the reference interpreter for a precise message).
     """
-    itok = np.concatenate([np.asarray(t, np.int64) for t in inputs]) if inputs else _EMPTY_I
-    ival = np.concatenate([np.zeros(len(t)) if v is None else np.asarray(v, np.float64)
-                           for t, v in zip(inputs, values)]) if inputs else _EMPTY_F
     lens = np.array([len(t) for t in inputs], np.int64)
     iend = np.cumsum(lens)
     istart = iend - lens
+    if len(inputs) == 1:  # no copy for the common one-input block
+        itok = np.ascontiguousarray(inputs[0], np.int64)
+        ival = _EMPTY_F if values[0] is None else np.ascontiguousarray(values[0], np.float64)
+    else:
+        itok = np.concatenate(inputs, dtype=np.int64) if inputs else _EMPTY_I
+        ival = _EMPTY_F
+        if any(v is not None for v in values):  # only value streams' slots are ever read
+            ival = np.empty(int(iend[-1]), np.float64)
+            for v, a, b in zip(values, istart, iend):
+                if v is not None:
+                    ival[a:b] = v
     ipar = np.asarray(ipar, np.int64)
     a0 = _EMPTY_I if a0 is None else np.asarray(a0, np.int64)
     a1 = _EMPTY_I if a1 is None else np.asarray(a1, np.int64)

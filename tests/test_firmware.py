@@ -364,15 +364,25 @@ def test_schedule_two_copies_three_tiles_by_hand():
     assert t.bytes_per_cycle == 4.0
     slots = {s.tile: s for s in t.slots}
     # Copy 0: tile 0 in 3 + 40/4 = 13 cycles (exposed), computes 13..113; tile 2's 3 + 80/4 = 23 cycles
-    # transfer runs 13..36 under tile 0's compute; tile 2 computes 113..163; drain 3 + 12/4 = 6 -> 169.
+    # transfer runs 13..36 under tile 0's compute; tile 0 drains 3 + 8/4 = 5 cycles on the channel (113..118)
+    # under tile 2's compute (113..163); tile 2 drains 3 + 12/4 = 6 -> 169.
     assert (slots[0].transfer_start, slots[0].transfer_cycles, slots[0].start, slots[0].end) == (0, 13, 13, 113)
     assert (slots[2].transfer_start, slots[2].transfer_cycles, slots[2].start, slots[2].end) == (13, 23, 113, 163)
-    assert (slots[0].drain_cycles, slots[2].drain_cycles) == (0, 6)
+    assert (slots[0].drain_cycles, slots[2].drain_cycles) == (5, 6)
     # Copy 1: tile 1 in 3 + 20/4 = 8, computes 8..38, drains 3 + 4/4 = 4 -> 42.
     assert (slots[1].start, slots[1].end, slots[1].drain_cycles) == (8, 38, 4)
     assert t.cycles == 169
     assert t.utilization == pytest.approx((150 / 169, 30 / 169))
     assert t.dram_byte == t.glb_byte == 140 + 24
+
+
+def test_a_big_output_costs_its_drain_wherever_it_runs():
+    big = Tile({"i": (0, 1)}, 0, in_bytes=0, out_bytes=8000)
+    small = Tile({"i": (1, 2)}, 0, in_bytes=16, out_bytes=0)
+    # One copy, 8 B/cycle: the big drain is 3 + 1000 cycles on the channel, first or last.
+    first = schedule(Mapping.of([big, small], [[0, 1]]), [10, 10], SCHED_ARCH).cycles
+    last = schedule(Mapping.of([big, small], [[1, 0]]), [10, 10], SCHED_ARCH).cycles
+    assert first >= 1003 and last >= 1003 and abs(first - last) <= 20  # the order changes only the computes
 
 
 def test_schedule_double_buffer_waits_for_the_buffer():

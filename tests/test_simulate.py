@@ -119,7 +119,9 @@ def check_invariants(r, graph, inputs) -> None:
         m = r.mapping
         assert json.loads(m.to_json()) == m.to_dict()
         assert sorted(s["tile"] for s in r.timeline) == list(range(len(m.tiles)))
-        assert r.cycles == max(s["end"] + s["drain_cycles"] for s in r.timeline)
+        # Drains share each copy's transfer channel: the run ends after the last compute and the last drain.
+        last = max(r.timeline, key=lambda s: s["end"])
+        assert last["end"] + last["drain_cycles"] <= r.cycles <= last["end"] + sum(s["drain_cycles"] for s in r.timeline)
         assert r.events["dram_byte"] == r.events["glb_byte"] == sum(t.in_bytes + t.out_bytes for t in m.tiles)
         copy_of = {s["tile"]: s["copy"] for s in r.timeline}
         tokens = hops = steps = 0
@@ -251,8 +253,8 @@ def _matrix(rows, cols, density, seed, fmt="csr"):
 def test_more_copies_cost_at_most_their_transfers(text, make):
     """With the same tiles (their count forced by 64-byte memory tiles, not by the copies), each tile
     computes in the same cycles on any copy (hop latency 0), one copy computes them all in series, and a
-    copy with several tiles never waits longer than their transfers and its drain. So c copies take at
-    most one copy's cycles plus c copies' transfers and final drain; no tighter bound holds in general
+    copy with several tiles never waits longer than their transfers and drains. So c copies take at
+    most one copy's cycles plus all transfers and drains; no tighter bound holds in general
     (the copies share DRAM bandwidth, so transfers slow down as copies are added)."""
     arch = ARCH.replace(mem_tile_bytes=64)
     assert arch.hop_latency == 0
@@ -266,7 +268,7 @@ def test_more_copies_cost_at_most_their_transfers(text, make):
     for c, r in runs.items():
         assert r.mapping.copies == c and r.mapping.tiles == one.mapping.tiles
         assert {s["tile"]: s["compute_cycles"] for s in r.timeline} == compute_of
-        overhead = sum(s["transfer_cycles"] for s in r.timeline) + max(s["drain_cycles"] for s in r.timeline)
+        overhead = sum(s["transfer_cycles"] + s["drain_cycles"] for s in r.timeline)
         assert r.cycles <= one.cycles + overhead
         assert r.cycles >= max(compute_of.values())
         np.testing.assert_allclose(r.output.to_numpy(), one.output.to_numpy())

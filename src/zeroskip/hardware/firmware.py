@@ -88,7 +88,7 @@ def assign(tiles: Sequence[Tile], copies: int, *, balance: str = "lpt") -> list[
 @dataclass(frozen=True, slots=True)
 class TileSlot:
     """One tile on one copy: its input transfer [transfer_start, transfer_start + transfer_cycles), its compute
-    [start, end), and ``drain_cycles`` of output drain after it (the last tile of a copy only)."""
+    [start, end), and ``drain_cycles`` of output drain after it (on the copy's transfer channel)."""
 
     tile: int
     copy: int
@@ -132,8 +132,9 @@ def schedule(mapping, tile_cycles: Sequence[int], arch: Arch) -> Timeline:
     (``transfer_bandwidth``) for the whole run. Each memory tile is double-buffered: tile k+1's input
     transfer overlaps tile k's compute, and may start once tile k's transfer is done and the buffer
     tile k-1 used is free (tile k-1 finished computing). A tile computes once its input is in and
-    the previous tile is done. The first transfer is exposed; outputs of earlier tiles drain under
-    later compute, the last tile's output drain is exposed. Traffic: every input and output byte
+    the previous tile is done. The first transfer is exposed. Inputs and outputs share one transfer
+    channel per copy: a tile's output drains after its compute, behind the next tile's input fetch,
+    and delays the fetch after that; the last tile's drain is exposed. Traffic: every input and output byte
     crosses DRAM once and the GLB once (``dram_byte``, ``glb_byte``).
 
     >>> from zeroskip.hardware.arch import default_arch
@@ -152,17 +153,26 @@ def schedule(mapping, tile_cycles: Sequence[int], arch: Arch) -> Timeline:
     bandwidth = transfer_bandwidth(arch, sum(1 for lane in lanes if lane))
     slots, ends, busy = [], [], []
     for copy, lane in enumerate(lanes):
-        xfer_end, done, computed = 0, [0, 0], 0  # done: compute ends of the last two tiles (the two buffers)
+        # One transfer channel per copy, used in the order in(0), in(1), out(0), in(2), out(1), ...:
+        # a tile's output drains after its compute and after the next tile's input was fetched.
+        channel, done, computed, drains = 0, [0, 0], 0, []  # done: compute ends of the last two tiles (buffers)
         for n, k in enumerate(lane):
             xfer = transfer_cycles(tiles[k].in_bytes, bandwidth, arch)
-            xfer_start = max(xfer_end, done[0] if n >= 2 else 0)
-            xfer_end = xfer_start + xfer
-            start = max(xfer_end, done[1] if n >= 1 else 0)
+            xfer_start = max(channel, done[0] if n >= 2 else 0)
+            channel = xfer_start + xfer
+            start = max(channel, done[1] if n >= 1 else 0)
             end = start + int(tile_cycles[k])
-            drain = transfer_cycles(tiles[k].out_bytes, bandwidth, arch) if n == len(lane) - 1 else 0
+            if drains:  # the previous tile's output
+                prev_end, prev_drain = drains.pop()
+                channel = max(channel, prev_end) + prev_drain
+            drain = transfer_cycles(tiles[k].out_bytes, bandwidth, arch)
+            drains.append((end, drain))
             slots.append(TileSlot(k, copy, xfer_start, start, end, xfer, int(tile_cycles[k]), drain))
             done, computed = [done[1], end], computed + int(tile_cycles[k])
-        ends.append(slots[-1].end + slots[-1].drain_cycles if lane else 0)
+        if drains:
+            last_end, last_drain = drains.pop()
+            channel = max(channel, last_end) + last_drain
+        ends.append(max(channel, slots[-1].end) if lane else 0)
         busy.append(computed)
     total = max(ends, default=0)
     moved = sum(t.in_bytes + t.out_bytes for t in tiles)

@@ -37,9 +37,9 @@ the sweep's wall time in the table and every number in the JSON and the summary'
   SAM mode and in sparse (Onyx) mode: cycles and joules. At 0.1% and 1% the same in SAM's own
   formats (every level compressed, as SAM's compiler emits matmul_ijk/ikj/kij.gv: dcsr/dcsc, C
   dcsr); at 5% and above every row and column is occupied and the two families coincide.
-  Floor: at each of the two sparsest densities (>= 99% sparse), the inner product takes at least
-  5x the cycles of the better of Gustavson and outer product, in both timing models and both
-  format families (the worst case is reported). Why 5x: "far worse" should be an effect the
+  Floor: at each of the two sparsest densities (>= 99% sparse), the inner product takes more cycles
+  than both other orders and at least 5x the cycles of the better (faster) of Gustavson and outer
+  product, in both timing models and both format families (the worst case is reported). Why 5x: "far worse" should be an effect the
   timing model cannot produce on its own; the same configuration's cycles differ by up to 4x
   (either way) between the SAM model and the Onyx model (FIFO depth, latencies, tiling), so a
   loop-order effect must exceed that spread to be about the loop order. At 0.1% (half an entry
@@ -59,8 +59,8 @@ the sweep's wall time in the table and every number in the JSON and the summary'
   operand's sparsity; with both operands sparse the work falls as the density squared (shown as
   context at >= 90%). ``mode="sparse"`` takes the fastest of the three loop orders that compile
   (each simulated; the most energy-efficient is taken separately for the energy crossover),
-  against ``mode="dense"`` (the product as dense MACs over the PE array). Floor: sparse slower
-  than dense at 0% and 50%, faster at 95% and above.
+  against ``mode="dense"`` (the product as dense MACs over the PE array). Floor ("only at high
+  sparsity"): sparse slower than dense at 0% and 50%, faster at the highest sparsity measured.
 - ``balance``, issue 5: "do better than round-robin, and show the difference". Skewed workloads
   large enough for many tiles: SpMV y = A x in column order (A csc, loop order j,i) on the
   SuiteSparse circuit matrices rajat01 (6833x6833, rows up to 228x the mean) and adder_dcop_05,
@@ -491,7 +491,9 @@ def _loop_tables(rows: list[dict], title: str, key: str) -> tuple[list[Finding],
             ratios.append([_pct(point) if key == "density" else point, family, mode, ig, io,
                            _ratio(e["ijk"], e["ikj"]), _ratio(e["ijk"], e["kij"])])
             if point not in worst or worst[point] is not None:  # any configuration missing: not measured
-                worst[point] = None if ig is None or io is None else min(worst.get(point, ig), ig, io)
+                # The floor compares with the better of the other two orders; inner must also lose to both.
+                ratio = None if ig is None or io is None else (max(ig, io) if min(ig, io) > 1 else min(ig, io))
+                worst[point] = None if ratio is None else min(worst.get(point, ratio), ratio)
     text = format_table(table, [key, "formats", "loop order", "SAM cycles", "SAM uJ", "Onyx cycles", "Onyx uJ",
                                 "Onyx tiles", "tokens"])
     rtext = format_table(ratios, [key, "formats", "timing", "inner/Gust cyc", "inner/outer cyc",
@@ -563,11 +565,11 @@ def model_summary(records: list[dict]) -> list[Finding]:
                 + f"\n  cycles: {where_c}; energy: {where_e}"))
             if variant == "B dense":
                 speed = {s: dense["cycles"] / best["cycles"] for s, best, dense in by_cycles}
-                low, high = [speed[s] for s in speed if s <= 0.5], [speed[s] for s in speed if s >= 0.95]
+                low = [speed[s] for s in speed if s <= 0.5]
                 findings.append(floor("crossover: sparse over dense speedup at 0-50% sparsity, the largest (sparse "
                                       "must lose)", max(low) if len(low) == 2 else None, 1.0, at_least=False))
-                findings.append(floor("crossover: sparse over dense speedup at >= 95% sparsity, the smallest (sparse "
-                                      "must win)", min(high) if len(high) == 3 else None, 1.0))
+                findings.append(floor(f"crossover: sparse over dense speedup at the highest sparsity, "
+                                      f"{_pct(max(speed))} (sparse must win there)", speed[max(speed)], 1.0))
     elif any(r["case"] == "crossover" for r in records):
         findings.append(floor("crossover: sparse wins only at high sparsity", None, 1.0))
 

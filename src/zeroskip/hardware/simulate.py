@@ -137,23 +137,24 @@ def simulate(graph: Graph, tensors: Mapping[str, object], arch: Arch | str | Non
                          "SAM-compatible: one token per block per cycle, unbounded queues, latency 1, no tiling")
     mapping = plan(graph, tensors, arch, copies=copies, strategy=tiling, balance=balance)
     lane_of = {k: c for c, lane in enumerate(mapping.assignment) for k in lane}
-    runs, tile_cycles, parts = [], [], []
+    tile_cycles, parts, stats = [], [], {}
     events: dict[str, float] = {}
+    many = len(mapping.tiles) > 1
     for k, tile in enumerate(mapping.tiles):
         copy = lane_of[k]
         run = functional_pass(graph, slice_inputs(graph, tensors, tile))
         timing = time_run(run, _model(arch, mapping.placement.edge_hops(copy)))
-        runs.append((run, timing))
+        _tally(stats, run, timing)
         tile_cycles.append(timing.cycles)
         _add(events, _events(run, mapping.placement.edge_hops(copy)))
-        parts.append((tile, run))
+        parts.append((tile, run.outputs if many else run))  # keep a tile's output, not its streams and traces
     timeline = schedule(mapping, tile_cycles, arch)
     outputs, adds = {}, 0
-    if len(parts) > 1:  # tiles' outputs are placed and partial sums added (priced: they cost energy)
+    if many:  # tiles' outputs are placed and partial sums added (priced: they cost energy)
         prob = problem(graph, tensors)
         shape = tuple(prob.sizes[i] for i in prob.output_modes)
         for name in graph.outputs:
-            combined = combine_outputs(graph, [(t, run.outputs[name]) for t, run in parts], shape)
+            combined = combine_outputs(graph, [(t, out[name]) for t, out in parts], shape)
             outputs[name], adds = combined.tensor, adds + combined.partial_sum_adds
     else:
         outputs = None
@@ -165,7 +166,8 @@ def simulate(graph: Graph, tensors: Mapping[str, object], arch: Arch | str | Non
     notes = (f"{len(mapping.tiles)} tiles on {mapping.copies} copies ({tiling} tiling, {balance} balance); "
              f"partial sums of split reductions added on the host: {adds}")
     return SimResult("sparse", arch, table.name, timeline.cycles, seconds, table.price(events, arch, seconds),
-                     events, _block_stats(runs, timeline.cycles * max(1, sum(1 for lane in mapping.assignment if lane))), slots, mapping,
+                     events, _stats(stats, timeline.cycles * max(1, sum(1 for lane in mapping.assignment if lane))),
+                     slots, mapping,
                      (lambda: outputs) if outputs is not None else (lambda: parts[0][1].outputs), notes)
 
 
@@ -193,20 +195,29 @@ def _add(total: dict, more: Mapping) -> None:
         total[k] = total.get(k, 0) + v
 
 
-def _block_stats(runs, cycles: int) -> tuple[BlockStats, ...]:
+def _tally(stats: dict, run: FunctionalRun, timing) -> None:
+    """Add one tile's per-block steps, busy and stall cycles to ``stats``."""
+    for k, block in enumerate(run.blocks):
+        drain = not block.outputs and block.node.op is Op.SPACC  # an accumulator's unused-input sink
+        label = block.node.describe() + (f" (drains {block.inputs[0]})" if drain else "")
+        s = stats.setdefault((block.node.id, block.inputs), [label, 0, 0, 0, 0])
+        s[1] += block.trace.steps
+        s[2] += int(timing.busy[k])
+        s[3] += int(timing.stall_in[k])
+        s[4] += int(timing.stall_out[k])
+
+
+def _stats(stats: dict, cycles: int) -> tuple[BlockStats, ...]:
     """Per node over all tiles; utilization is busy cycles over ``cycles`` (the run's cycles x copies)."""
-    stats: dict[tuple, list] = {}
-    for run, timing in runs:
-        for k, block in enumerate(run.blocks):
-            drain = not block.outputs and block.node.op is Op.SPACC  # an accumulator's unused-input sink
-            label = block.node.describe() + (f" (drains {block.inputs[0]})" if drain else "")
-            s = stats.setdefault((block.node.id, block.inputs), [label, 0, 0, 0, 0])
-            s[1] += block.trace.steps
-            s[2] += int(timing.busy[k])
-            s[3] += int(timing.stall_in[k])
-            s[4] += int(timing.stall_out[k])
     return tuple(BlockStats(node, label, steps, busy, s_in, s_out, busy / cycles if cycles else 0.0)
                  for (node, _), (label, steps, busy, s_in, s_out) in stats.items())
+
+
+def _block_stats(runs, cycles: int) -> tuple[BlockStats, ...]:
+    stats: dict = {}
+    for run, timing in runs:
+        _tally(stats, run, timing)
+    return _stats(stats, cycles)
 
 
 def _dense(graph: Graph, tensors, arch: Arch, table: EnergyTable) -> SimResult:

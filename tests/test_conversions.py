@@ -359,3 +359,25 @@ def test_assert_tensor_equal_accepts_every_kind_of_expected():
         changed = dense.clone()
         changed[0, 0] += 1
         assert_tensor_equal(t, changed.to_sparse())
+
+
+@pytest.mark.parametrize("kind", ["csr", "csc"])
+def test_canonical_scipy_compressed_matrices_are_wrapped_without_a_sort(kind):
+    import scipy.sparse as sp
+    from zeroskip.testing import assert_tensor_equal
+    dense = np.array([[0, 2.0, 0, 1.0], [0, 0, 0, 0], [3.0, 0, 0, 4.0]])
+    m = sp.csr_matrix(dense) if kind == "csr" else sp.csc_matrix(dense)
+    m.indptr, m.indices = m.indptr.astype(np.int64), m.indices.astype(np.int64)  # scipy's wider indices
+    t = zs.as_tensor(m)
+    assert t.format.name == kind and t.levels[1].crd.dtype == np.int32
+    assert_tensor_equal(t, zs.from_coo(np.argwhere(dense), dense[dense != 0], dense.shape, kind))
+    m.data[0] = 99.0  # the tensor holds copies, not the caller's arrays
+    assert 99.0 not in t.vals
+    # Unsorted and duplicate indices, and stored zeros, take the general path: sorted, summed, dropped.
+    messy = sp.csr_matrix((np.array([1.0, 2.0, 0.0, 5.0]), np.array([3, 1, 2, 1]), np.array([0, 3, 3, 4])),
+                          shape=(3, 4))
+    messy.has_sorted_indices = False
+    gold = np.zeros((3, 4))
+    gold[0, 3], gold[0, 1], gold[2, 1] = 1.0, 2.0, 5.0
+    np.testing.assert_array_equal(zs.as_tensor(messy).to_numpy(), gold)
+    assert zs.as_tensor(messy).nnz == 3

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from zeroskip.errors import ParseError
 
@@ -277,6 +277,7 @@ class Assignment:
 
     lhs: Access
     rhs: Expr
+    _inputs: tuple[str, ...] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.lhs, Access):
@@ -290,6 +291,8 @@ class Assignment:
             start, index_starts = spans[occurrence]
             column = start if index_position is None else index_starts[index_position]
             raise ParseError(reason, text, column + 1)
+        # Read on every run of a program: walked once here.
+        object.__setattr__(self, "_inputs", tuple(dict.fromkeys(a.tensor for a in accesses(self.rhs))))
 
     def _format(self, spans=None) -> str:
         lhs = format_expr(self.lhs, spans)
@@ -319,7 +322,7 @@ class Assignment:
     @property
     def inputs(self) -> tuple[str, ...]:
         """Names of the input tensors, in order of first appearance."""
-        return tuple(dict.fromkeys(access.tensor for access in accesses(self.rhs)))
+        return self._inputs
 
     @property
     def tensors(self) -> dict[str, int]:

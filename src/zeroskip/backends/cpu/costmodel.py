@@ -55,11 +55,27 @@ class Decision:
     reason: str
 
 
+_DECISIONS: dict[tuple, tuple] = {}  # a program called again on operands of the same statistics decides alike
+
+
 def choose(program, tensors: dict[str, SparseTensor], dims: dict[str, int], threads: int) -> Decision:
     """Sparse kernel or dense numpy for these operands, and why."""
     cal = calibration()
     nest = _cpu_nest(program)
     infos = {n: quick_info(t) for n, t in tensors.items()}
+    key = (id(nest), id(cal), threads, tuple(sorted(dims.items())),
+           tuple((n, infos[n], len(t.vals), t.dtype.str) for n, t in sorted(tensors.items())))
+    hit = _DECISIONS.get(key)
+    if hit is not None and hit[0] is nest and hit[1] is cal:  # ids are reused once objects die: check them
+        return hit[2]
+    if len(_DECISIONS) > 4096:
+        _DECISIONS.clear()
+    decision = _decide(program, nest, tensors, infos, dims, threads, cal)
+    _DECISIONS[key] = (nest, cal, decision)
+    return decision
+
+
+def _decide(program, nest, tensors, infos, dims, threads, cal) -> Decision:
     steps, dense_steps = estimate_parts(nest, infos, dims)
     work = steps + dense_steps
     parallel = 1.0 + PARALLEL_EFFICIENCY * (threads - 1) if threads > 1 else 1.0

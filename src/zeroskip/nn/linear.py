@@ -58,7 +58,8 @@ class SparseLinear(nn.Module):
     kernel) or ``"dense"`` (always ``F.linear``). ``activation_sparse``: ``None`` takes the
     sparse-activation kernel when at least half the input is zero and it has at most 16 rows (after
     flattening leading dimensions); a float takes it when the zero fraction reaches that value; True
-    always, False never. Inputs are float32 on the CPU, shape ``(..., in_features)``; float64 is
+    always, False never. With ``backend="auto"`` the cost model then picks the fastest of the
+    eligible kernels and dense ``F.linear``; with ``"sparse"`` the rule alone decides. Inputs are float32 on the CPU, shape ``(..., in_features)``; float64 is
     cast to float32. ``explain()`` says which path each case takes and why.
 
     >>> lin = SparseLinear(3, 2, bias=False)
@@ -213,6 +214,9 @@ class SparseLinear(nn.Module):
         dense_act_program, sparse_act_program = self.programs()
         if self.backend == "auto":
             sparse_s, dense_s = self.predict(rows, sparse_act)
+            if sparse_act:  # the cost model may prefer the dense-activation kernel after all
+                other_s, _ = self.predict(rows, False)
+                sparse_act, sparse_s = (False, other_s) if other_s < sparse_s else (True, sparse_s)
             if dense_s < sparse_s:
                 with torch.no_grad():
                     return F.linear(x.float(), self.weight, self.bias)
@@ -223,5 +227,5 @@ class SparseLinear(nn.Module):
         else:
             xt = as_tensor(np.ascontiguousarray(flat.numpy().T), format="dense")
             y = dense_act_program.run(Xt=xt, threads=threads, backend="sparse").to_numpy().T
-        out = torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32))
+        out = torch.from_numpy(np.array(y, dtype=np.float32, order="C"))  # owned and writable
         return out.reshape(*lead, self.out_features)

@@ -49,5 +49,7 @@ def cubic_sparsity(step: int, *, initial: float = 0.0, final: float, start: int,
     if step <= start:
         return initial
     t = start + (step - start) // frequency * frequency
+    if t == start:  # exactly initial, with no rounding through the formula
+        return initial
     remaining = 1.0 - (t - start) / (end - start)
     return final + (initial - final) * remaining**3

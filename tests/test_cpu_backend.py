@@ -339,6 +339,13 @@ def test_dense_and_auto_equal_sparse():
         assert "cpu: " in program.explain() and "predicted sparse" in program.explain()
 
 
+def test_explain_with_some_operands_bound_says_the_decision_waits_for_the_call():
+    W = zs.as_tensor(np.eye(4), format="csr")
+    program = zs.compile("Y(b,o) = X(b,i) * W(o,i)", W=W, X="dense")
+    assert "no tensor for X given at compile time" in program.explain()
+    np.testing.assert_array_equal(program.run(X=np.ones((2, 4))).to_numpy(), np.ones((2, 4)))
+
+
 def test_thread_count_setting():
     A = operand((12, 9), 0.4, np.random.default_rng(8))
     program = zs.compile(SPMV, A="csr", x="dense")

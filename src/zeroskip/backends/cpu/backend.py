@@ -126,10 +126,12 @@ def source(program) -> str:
 
 def explain(program) -> str:
     """Which CPU path ``run`` takes for the operands given at compile time, and why."""
-    if not program.operands:
-        return "cpu: sparse kernel (no operands given at compile time; run(backend='auto') decides per call)"
     tensors = program.bound_tensors()
     a = program.schedule.assignment
+    unbound = [n for n in a.inputs if n not in tensors]
+    if unbound:  # the cost model needs every operand's shape and statistics
+        given = "no operands" if not tensors else f"no tensor for {', '.join(unbound)}"
+        return f"cpu: sparse kernel ({given} given at compile time; run(backend='auto') decides per call)"
     dims = infer_dims(a, {n: t.shape for n, t in tensors.items() if n in a.inputs})
     return "cpu: " + costmodel.choose(program, tensors, dims, get_num_threads()).reason
 

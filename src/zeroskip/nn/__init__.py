@@ -12,7 +12,10 @@ Example:
 
 from zeroskip.nn.graphchallenge import categories, graph_challenge_inputs, graph_challenge_model
 from zeroskip.nn.linear import SparseLinear
+from zeroskip.nn.simulation import LayerSimulation, ModelSimulation, simulate
 from zeroskip.nn.sparsify import LayerDecision, sparsify, sparsify_report
+from zeroskip.nn.trace import HostOp, TracedLayer, TracedModel, trace
 
-__all__ = ["LayerDecision", "SparseLinear", "categories", "graph_challenge_inputs", "graph_challenge_model",
-           "sparsify", "sparsify_report"]
+__all__ = ["HostOp", "LayerDecision", "LayerSimulation", "ModelSimulation", "SparseLinear", "TracedLayer",
+           "TracedModel", "categories", "graph_challenge_inputs", "graph_challenge_model", "simulate", "sparsify",
+           "sparsify_report", "trace"]

@@ -41,6 +41,13 @@ def _room(olen, cap, steps, cap_steps):
 
 
 @_jit
+def _put_tok(otok, olen, q, token):
+    """Push a token on an output that carries no values (crd, ref, repsig): no value slot is written."""
+    otok[q, olen[q]] = token
+    olen[q] += 1
+
+
+@_jit
 def _put(otok, oval, olen, q, token, value):
     otok[q, olen[q]] = token
     oval[q, olen[q]] = value

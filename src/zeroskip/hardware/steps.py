@@ -47,13 +47,14 @@ class StepTrace:
     """What each step of one block did: port bitmasks, SRAM accesses, and the block's event counts."""
 
     steps: int
-    peek: np.ndarray  # uint32 per step: inputs whose head the step waited for
-    pop: np.ndarray   # uint32 per step: inputs popped
-    push: np.ndarray  # uint32 per step: outputs pushed
+    peek: np.ndarray  # per step (uint8, or uint32 past 8 ports): inputs whose head the step waited for
+    pop: np.ndarray   # per step: inputs popped
+    push: np.ndarray  # per step: outputs pushed
     mem: np.ndarray   # uint8 per step: SRAM accesses
     events: np.ndarray  # int64 counts, EVENT_NAMES order
 
 
+VALUE_KERNELS = frozenset((ARRAY_VALS, ALU, REDUCE, SPACC))  # kernels with value outputs (the rest push tokens only)
 _EMPTY_I = np.zeros(0, np.int64)
 _EMPTY_F = np.zeros(0, np.float64)
 
@@ -83,12 +84,15 @@ def run_kernel(kernel: int, inputs, values, n_out: int, *, ipar=(), a0=None, a1=
     a1 = _EMPTY_I if a1 is None else np.asarray(a1, np.int64)
     fv = _EMPTY_F if fv is None else np.asarray(fv, np.float64)
     cap = max(16, int(lens.sum()) + 8)
+    valued = kernel in VALUE_KERNELS
+    # One byte per mask when every port fits in it (all but joins of five or more operands): less to write.
+    mask = np.uint8 if max(len(inputs), n_out) <= 8 else np.uint32
     while True:
         caps = 2 * cap
         otok = np.empty((n_out, cap), np.int64)
-        oval = np.empty((n_out, cap), np.float64)
+        oval = np.empty((n_out, cap if valued else 0), np.float64)
         olen = np.zeros(n_out, np.int64)
-        peek, pop, push = (np.empty(caps, np.uint32) for _ in range(3))
+        peek, pop, push = (np.empty(caps, mask) for _ in range(3))
         mem = np.empty(caps, np.uint8)
         ev = np.zeros(len(EVENT_NAMES), np.int64)
         steps, status = KERNELS[kernel](itok, ival, istart, iend, ipar, a0, a1, fv,
@@ -99,6 +103,6 @@ def run_kernel(kernel: int, inputs, values, n_out: int, *, ipar=(), a0=None, a1=
     if status != OK:
         raise RuntimeError({BAD_STREAM: "bad stream", BAD_REF: "reference out of range"}.get(status, status))
     # Views, not copies: the buffers are at most a few times the data and copying cost 10% of a pass.
-    outs = [(otok[q, :olen[q]], oval[q, :olen[q]]) for q in range(n_out)]
+    outs = [(otok[q, :olen[q]], oval[q, :olen[q]] if valued else None) for q in range(n_out)]
     trace = StepTrace(int(steps), peek[:steps], pop[:steps], push[:steps], mem[:steps], ev)
     return outs, trace

@@ -7,7 +7,7 @@ import numpy as np
 
 from zeroskip.hardware.stepkit import (  # noqa: F401 - the kernels' vocabulary
     ALU_ADD, ALU_MUL, ALU_SUB, BAD_REF, BAD_STREAM, DONE, EMPTY, EV_ADD, EV_CMP, EV_MEM_READ, EV_MEM_WRITE, EV_MUL, EV_SUB,
-    GONE, OK, OVERFLOW, STOP0, VALUE, _head, _is_stop, _jit, _put, _room,
+    GONE, OK, OVERFLOW, STOP0, VALUE, _head, _is_stop, _jit, _put_tok, _room,
 )
 
 
@@ -28,8 +28,8 @@ def k_scan(itok, ival, istart, iend, ipar, a0, a1, fv, otok, oval, olen, peek, p
         pk, pp, ps, m = 0, 0, 0, 0
         if state == 1:
             c = lo - base if dense else a1[lo]
-            _put(otok, oval, olen, 0, c, 0.0)
-            _put(otok, oval, olen, 1, lo, 0.0)
+            _put_tok(otok, olen, 0, c)
+            _put_tok(otok, olen, 1, lo)
             ps = 3
             m = 0 if dense else 1
             lo += 1
@@ -47,8 +47,8 @@ def k_scan(itok, ival, istart, iend, ipar, a0, a1, fv, otok, oval, olen, peek, p
                     t = t - 1
                 else:
                     t = STOP0
-                _put(otok, oval, olen, 0, t, 0.0)
-                _put(otok, oval, olen, 1, t, 0.0)
+                _put_tok(otok, olen, 0, t)
+                _put_tok(otok, olen, 1, t)
                 ps = 3
                 state = 0
             else:
@@ -56,12 +56,12 @@ def k_scan(itok, ival, istart, iend, ipar, a0, a1, fv, otok, oval, olen, peek, p
                 pp = 1
                 if t == DONE or _is_stop(t):
                     t = t if t == DONE else t - 1
-                    _put(otok, oval, olen, 0, t, 0.0)
-                    _put(otok, oval, olen, 1, t, 0.0)
+                    _put_tok(otok, olen, 0, t)
+                    _put_tok(otok, olen, 1, t)
                     ps = 3
                 elif t == EMPTY:
-                    _put(otok, oval, olen, 0, EMPTY, 0.0)
-                    _put(otok, oval, olen, 1, EMPTY, 0.0)
+                    _put_tok(otok, olen, 0, EMPTY)
+                    _put_tok(otok, olen, 1, EMPTY)
                     ps = 3
                     state = 2
                 else:
@@ -93,7 +93,7 @@ def k_repsiggen(itok, ival, istart, iend, ipar, a0, a1, fv, otok, oval, olen, pe
         if t == GONE:
             return s, BAD_STREAM
         ptr[0] += 1
-        _put(otok, oval, olen, 0, t if t == DONE else (STOP0 if _is_stop(t) else VALUE), 0.0)
+        _put_tok(otok, olen, 0, t if t == DONE else (STOP0 if _is_stop(t) else VALUE))
         peek[s], pop[s], push[s], mem[s] = 1, 1, 1, 0
         s += 1
         if t == DONE:
@@ -123,7 +123,7 @@ def k_repeat(itok, ival, istart, iend, ipar, a0, a1, fv, otok, oval, olen, peek,
                 t -= 1
             else:
                 t = STOP0
-            _put(otok, oval, olen, 0, t, 0.0)
+            _put_tok(otok, olen, 0, t)
             ps, state = 1, 0
         else:
             if state == 0:
@@ -142,12 +142,12 @@ def k_repeat(itok, ival, istart, iend, ipar, a0, a1, fv, otok, oval, olen, peek,
                 ptr[0] += 1
                 ptr[1] += 1
                 pp = 3
-                _put(otok, oval, olen, 0, held if held == DONE else held - 1, 0.0)
+                _put_tok(otok, olen, 0, held if held == DONE else held - 1)
                 ps = 1
             elif g == VALUE:
                 ptr[1] += 1
                 pp = 2
-                _put(otok, oval, olen, 0, held, 0.0)
+                _put_tok(otok, olen, 0, held)
                 ps, state = 1, 1
             elif _is_stop(g):
                 ptr[0] += 1
@@ -204,7 +204,7 @@ def k_join(itok, ival, istart, iend, ipar, a0, a1, fv, otok, oval, olen, peek, p
         elif n_data:
             ev[EV_CMP] += n_data - 1 if n_data > 1 else 0
             if is_union:
-                _put(otok, oval, olen, 0, lowest, 0.0)
+                _put_tok(otok, olen, 0, lowest)
                 ps = 1
                 for o in range(n):
                     ref = EMPTY
@@ -213,14 +213,14 @@ def k_join(itok, ival, istart, iend, ipar, a0, a1, fv, otok, oval, olen, peek, p
                         ptr[2 * o] += 1
                         ptr[2 * o + 1] += 1
                         pp |= 3 << (2 * o)
-                    _put(otok, oval, olen, 1 + o, ref, 0.0)
+                    _put_tok(otok, olen, 1 + o, ref)
                     ps |= 1 << (1 + o)
                 emitted = True
             elif n_data == n and heads.min() == heads.max() and n_empty == 0:
-                _put(otok, oval, olen, 0, lowest, 0.0)
+                _put_tok(otok, olen, 0, lowest)
                 ps = 1
                 for o in range(n):
-                    _put(otok, oval, olen, 1 + o, itok[istart[2 * o + 1] + ptr[2 * o + 1]], 0.0)
+                    _put_tok(otok, olen, 1 + o, itok[istart[2 * o + 1] + ptr[2 * o + 1]])
                     ps |= 1 << (1 + o)
                     ptr[2 * o] += 1
                     ptr[2 * o + 1] += 1
@@ -238,7 +238,7 @@ def k_join(itok, ival, istart, iend, ipar, a0, a1, fv, otok, oval, olen, peek, p
             fiber_is_n = (n_empty == n and not emitted) if is_union else n_empty > 0
             if fiber_is_n:
                 for q in range(n + 1):
-                    _put(otok, oval, olen, q, EMPTY, 0.0)
+                    _put_tok(otok, olen, q, EMPTY)
                 ps = (1 << (n + 1)) - 1
                 n_empty = 0 if not is_union else n  # the stop follows on the next step
                 emitted = True
@@ -246,7 +246,7 @@ def k_join(itok, ival, istart, iend, ipar, a0, a1, fv, otok, oval, olen, peek, p
                     n_empty = -1  # marks "N pushed" for the intersecter
             else:
                 for q in range(n + 1):
-                    _put(otok, oval, olen, q, heads[0], 0.0)
+                    _put_tok(otok, olen, q, heads[0])
                 ps = (1 << (n + 1)) - 1
                 for o in range(n):
                     ptr[2 * o] += 1
@@ -278,7 +278,7 @@ def k_crddrop(itok, ival, istart, iend, ipar, a0, a1, fv, otok, oval, olen, peek
             ptr[1] += 1
             pp = 2
             if i >= 0 or i == EMPTY:
-                _put(otok, oval, olen, 1, i, 0.0)
+                _put_tok(otok, olen, 1, i)
                 ps = 2
             elif _is_stop(i):
                 pending, state = True, 0
@@ -296,8 +296,8 @@ def k_crddrop(itok, ival, istart, iend, ipar, a0, a1, fv, otok, oval, olen, peek
                 ptr[0] += 1
                 ptr[1] += 1
                 pp, ps = 3, 3
-                _put(otok, oval, olen, 0, DONE, 0.0)
-                _put(otok, oval, olen, 1, DONE, 0.0)
+                _put_tok(otok, olen, 0, DONE)
+                _put_tok(otok, olen, 1, DONE)
             elif _is_stop(o):
                 if not had:  # an empty outer fiber is one bare S(m+1) on the inner stream
                     pk = 3
@@ -307,8 +307,8 @@ def k_crddrop(itok, ival, istart, iend, ipar, a0, a1, fv, otok, oval, olen, peek
                     pp = 2
                 ptr[0] += 1
                 pp |= 1
-                _put(otok, oval, olen, 0, o, 0.0)
-                _put(otok, oval, olen, 1, o - 1, 0.0)
+                _put_tok(otok, olen, 0, o)
+                _put_tok(otok, olen, 1, o - 1)
                 ps = 3
                 had, pending = False, False
             else:
@@ -316,14 +316,14 @@ def k_crddrop(itok, ival, istart, iend, ipar, a0, a1, fv, otok, oval, olen, peek
                 had = True
                 if i >= 0 or i == EMPTY:
                     if pending:
-                        _put(otok, oval, olen, 1, STOP0, 0.0)
+                        _put_tok(otok, olen, 1, STOP0)
                         ps, pending = 2, False
                     else:
                         ptr[0] += 1
                         ptr[1] += 1
                         pp = 3
-                        _put(otok, oval, olen, 0, o, 0.0)
-                        _put(otok, oval, olen, 1, i, 0.0)
+                        _put_tok(otok, olen, 0, o)
+                        _put_tok(otok, olen, 1, i)
                         ps, state = 3, 1
                 elif _is_stop(i):  # an empty inner fiber: its outer coordinate is dropped
                     ptr[0] += 1
@@ -359,7 +359,7 @@ def k_crdhold(itok, ival, istart, iend, ipar, a0, a1, fv, otok, oval, olen, peek
                 o -= 1
             else:
                 o = STOP0
-            _put(otok, oval, olen, 0, o, 0.0)
+            _put_tok(otok, olen, 0, o)
             ps, closing = 1, False
         else:
             i = _head(itok, istart, iend, ptr, 1)
@@ -372,26 +372,26 @@ def k_crdhold(itok, ival, istart, iend, ipar, a0, a1, fv, otok, oval, olen, peek
                 ptr[0] += 1
                 ptr[1] += 1
                 pp, ps = 3, 3
-                _put(otok, oval, olen, 0, DONE, 0.0)
-                _put(otok, oval, olen, 1, DONE, 0.0)
+                _put_tok(otok, olen, 0, DONE)
+                _put_tok(otok, olen, 1, DONE)
             elif _is_stop(o) or o == EMPTY:
                 if not _is_stop(o) or not _is_stop(i):
                     return s, BAD_STREAM
                 ptr[0] += 1
                 ptr[1] += 1
                 pp, ps = 3, 3
-                _put(otok, oval, olen, 0, o - 1, 0.0)
-                _put(otok, oval, olen, 1, i, 0.0)
+                _put_tok(otok, olen, 0, o - 1)
+                _put_tok(otok, olen, 1, i)
             elif i >= 0 or i == EMPTY:
                 ptr[1] += 1
                 pp, ps = 2, 3
-                _put(otok, oval, olen, 0, o, 0.0)
-                _put(otok, oval, olen, 1, i, 0.0)
+                _put_tok(otok, olen, 0, o)
+                _put_tok(otok, olen, 1, i)
             else:
                 ptr[0] += 1
                 ptr[1] += 1
                 pp, ps, closing = 3, 2, True
-                _put(otok, oval, olen, 1, i, 0.0)
+                _put_tok(otok, olen, 1, i)
         peek[s], pop[s], push[s], mem[s] = pk, pp, ps, 0
         s += 1
         if ps & 1 and otok[0, olen[0] - 1] == DONE:

@@ -207,7 +207,11 @@ def test_random_table_problems_on_random_firmware(problem):
     text, arrays, formats, mem_tile_bytes, knobs = problem
     program = zs.compile(text, **{n: zs.as_tensor(a, format=formats[n] or None) for n, a in arrays.items()})
     gold = evaluate_dense(parse(text), arrays)
-    r = program.simulate(arch=ARCH.replace(mem_tile_bytes=mem_tile_bytes), **knobs)
+    try:
+        r = program.simulate(arch=ARCH.replace(mem_tile_bytes=mem_tile_bytes), **knobs)
+    except ResourceError as exc:  # tiny memory tiles cannot hold a problem whose reduction index stays whole
+        assert "never cut" in str(exc), str(exc)
+        return
     check_output(r, program.graph, gold)
     check_invariants(r, program.graph, inputs_of(program))
 

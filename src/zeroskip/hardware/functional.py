@@ -197,10 +197,12 @@ def _spacc(node: Node, feeds) -> dict:
     outs = _scan_keys(ukeys, sums, npt, key_rank if ngroup else None)
     tokens = np.concatenate([t for t, _, _ in outs])
     values = np.concatenate([v for _, v, _ in outs])
-    phases = np.concatenate([ph for _, _, ph in outs])
     lens = np.array([len(t) for t, _, _ in outs])
     ends = np.cumsum(lens)
-    ipar = np.concatenate(([npt, 0], ends - lens, ends, phases))
+    if ngroup:
+        ipar = np.concatenate(([npt, 0], ends - lens, ends, np.concatenate([ph for _, _, ph in outs])))
+    else:  # one group: everything is pushed when the inputs end, no phases to look up
+        ipar = np.concatenate(([npt, 1], ends - lens, ends))
     return dict(ipar=ipar, a0=np.append(point_rank, 0), a1=tokens, fv=values)
 
 
@@ -246,16 +248,14 @@ def _scan_keys(keys: np.ndarray, sums: np.ndarray, depth: int, key_rank: np.ndar
         pos = np.concatenate(([0], np.cumsum(np.bincount(parent, minlength=n_parent))))
         crd = keys[firsts, d] if n else np.zeros(0, np.int64)
         (ct, _), (rt, _) = st.run_kernel(st.SCAN, [refs[0]], [None], 2, ipar=(0, 0), a0=pos, a1=crd)[0]
-        outs.append((ct, np.zeros(len(ct)), _phases(ct, key_rank, firsts)))
+        outs.append((ct, np.zeros(len(ct)), None if key_rank is None else _phases(ct, key_rank, firsts)))
         refs = (rt, None)
         prev_new = new_at.copy()
     (vt, vv), = st.run_kernel(st.ARRAY_VALS, [refs[0]], [None], 1, fv=sums)[0]
-    return [*outs[::-1], (vt, vv, _phases(vt, key_rank, None))]  # innermost index first, values last
+    return [*outs[::-1], (vt, vv, None if key_rank is None else _phases(vt, key_rank, None))]  # innermost first
 
 
-def _phases(tokens: np.ndarray, key_rank: np.ndarray | None, firsts: np.ndarray | None) -> np.ndarray:
-    if key_rank is None:  # one group: everything is pushed when the inputs end
-        return np.zeros(len(tokens), np.int64)
+def _phases(tokens: np.ndarray, key_rank: np.ndarray, firsts: np.ndarray | None) -> np.ndarray:
     data_phase = key_rank if firsts is None else key_rank[firsts]
     data = tokens >= 0
     idx = np.cumsum(data)  # data tokens at or before each token

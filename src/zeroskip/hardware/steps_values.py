@@ -165,11 +165,12 @@ def k_spacc(itok, ival, istart, iend, ipar, a0, a1, fv, otok, oval, olen, peek, 
     (``a0[k]`` is point k's group rank) or the inputs end, the finished groups' output tokens are
     pushed, one per output per step. Output ``q``'s precomputed tokens are
     ``a1[ipar[2+q]:ipar[2+n_out+q]]`` (values in ``fv``); token ``j``'s phase (group rank) is
-    ``ipar[2 + 2*n_out + j]``."""
+    ``ipar[2 + 2*n_out + j]``, absent when ``ipar[1]`` is 1 (a single group)."""
     n_in, n_out = istart.shape[0], otok.shape[0]
     ptr = np.zeros(n_in, np.int64)
     optr = np.zeros(n_out, np.int64)
     phase_at = 2 + 2 * n_out
+    single = ipar[1] == 1  # one group: no phases, everything is pushed at the end
     cap, caps = otok.shape[1], peek.shape[0]
     s, point, group, emit_to = 0, 0, 0, -1  # emit_to >= 0: pushing tokens of phases below it
     allpk = (1 << n_in) - 1
@@ -180,7 +181,7 @@ def k_spacc(itok, ival, istart, iend, ipar, a0, a1, fv, otok, oval, olen, peek, 
         if emit_to >= 0:
             for q in range(n_out):
                 j = ipar[2 + q] + optr[q]
-                if j < ipar[2 + n_out + q] and ipar[phase_at + j] < emit_to:
+                if j < ipar[2 + n_out + q] and (single or ipar[phase_at + j] < emit_to):
                     _put(otok, oval, olen, q, a1[j], fv[j])
                     optr[q] += 1
                     ps |= 1 << q

@@ -168,82 +168,51 @@ def time_run(run: FunctionalRun, model: TimingModel) -> Timing:
     """The cycle of every step of ``run`` under ``model`` (see the module docstring).
 
     Without a finite FIFO nothing waits for room, so each block's steps depend only on its
-    producers' pushes: ``BlockTimer`` times the blocks one after another in topological order on
-    their own trace arrays, which equals ``time_network`` and skips flattening the run.
+    producers' pushes: the blocks are timed one after another in topological order on their own
+    trace arrays (``_time_block``), which equals ``time_network`` and skips flattening the run.
     """
-    if not BlockTimer.applies(model):
+    if model.fifo_depth < UNBOUNDED or any(d < UNBOUNDED for d in model.depths.values()):
         return time_network(network(run, model))
-    timer = BlockTimer(run.graph, model)
-    for block in run.blocks:
-        timer.add(block, run.streams)
-    return timer.result()
-
-
-class BlockTimer:
-    """Times blocks handed over in topological order (possibly while later blocks still run, in a thread).
-
-    Only for models without finite FIFOs (``applies``): then a block's steps wait only for its
-    producers' tokens, never for room downstream.
-    """
-
-    def __init__(self, graph, model: TimingModel) -> None:
-        self.model = model
-        self.feeds = {(e.dst, e.dst_port): e for e in graph.edges}
-        self.pushed: dict[tuple[int, str], np.ndarray] = {}  # push cycle of every token of each output
-        self.latency: dict[int, int] = {}
-        self.starts: list[np.ndarray] = []
-        self.busy: list[int] = []
-        self.stall_in: list[int] = []
-        self.cycles = 0
-
-    @staticmethod
-    def applies(model: TimingModel) -> bool:
-        return model.fifo_depth >= UNBOUNDED and all(d >= UNBOUNDED for d in model.depths.values())
-
-    def add(self, block, streams) -> None:
-        """Time ``block``; every producer of its inputs must have been added before."""
-        model, op = self.model, block.node.op.value
-        self.latency[block.node.id] = model.op_latency(op)
-        arrivals, offsets = [], np.full(len(block.inputs), -1, np.int64)
-        at = 0
-        for p, name in enumerate(block.inputs):
-            e = self.feeds.get((block.node.id, name))
+    blocks = run.blocks
+    owner_out = {(b.node.id, name): (k, q) for k, b in enumerate(blocks) for q, name in enumerate(b.outputs)}
+    lengths = [len(run.streams[(b.node.id, name)][0]) for b in blocks for name in b.outputs]
+    out_off = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+    out_base = np.concatenate(([0], np.cumsum([len(b.outputs) for b in blocks]))).astype(np.int64)
+    feeds = {(e.dst, e.dst_port): e for e in run.graph.edges}
+    pushed_at = np.empty(out_off[-1], np.int64)  # push cycle of every token of every output, in one buffer
+    starts, busy, stall_in = [], np.zeros(len(blocks), np.int64), np.zeros(len(blocks), np.int64)
+    cycles = 0
+    for k, b in enumerate(blocks):
+        op = b.node.op.value
+        in_off = np.full(len(b.inputs), -1, np.int64)
+        in_lat = np.zeros(len(b.inputs), np.int64)
+        for p, name in enumerate(b.inputs):
+            e = feeds.get((b.node.id, name))
             if e is None:
                 continue  # the root reference: always there
-            lat = self.latency[e.src] + model.hop_latency * int(model.hops.get(e, 0))
-            if lat < 1:
-                raise HardwareError(f"edge {e.src}.{e.src_port} -> {e.dst}.{e.dst_port}: latency {lat} must be "
+            ks, q = owner_out[(e.src, e.src_port)]
+            in_off[p] = out_off[out_base[ks] + q]
+            in_lat[p] = model.op_latency(blocks[ks].node.op.value) + model.hop_latency * int(model.hops.get(e, 0))
+            if in_lat[p] < 1:
+                raise HardwareError(f"edge {e.src}.{e.src_port} -> {e.dst}.{e.dst_port}: latency {in_lat[p]} must be "
                                     f">= 1 (a token is visible the cycle after its push)")
-            arrivals.append(self.pushed[(e.src, e.src_port)] + lat)
-            offsets[p], at = at, at + len(arrivals[-1])
-        lengths = [len(streams[(block.node.id, name)][0]) for name in block.outputs]
-        out_off = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
-        pushed = np.empty(sum(lengths), np.int64)
-        t = block.trace
+        t = b.trace
         start = np.empty(t.steps, np.int64)
         ports = model.mem_ports if op in MEMORY_OPS else 0
-        arrive = np.concatenate(arrivals) if arrivals else np.zeros(0, np.int64)
-        last, busy, stall = _time_block(t.peek, t.pop, t.push, t.mem, model.op_ii(op), ports, arrive, offsets,
-                                        pushed, out_off, start)
-        for q, name in enumerate(block.outputs):
-            self.pushed[(block.node.id, name)] = pushed[out_off[q]:out_off[q] + lengths[q]]
-        self.starts.append(start)
-        self.busy.append(busy)
-        self.stall_in.append(stall)
-        self.cycles = max(self.cycles, last)
-
-    def result(self) -> Timing:
-        n = len(self.starts)
-        return Timing(int(self.cycles), tuple(self.starts), np.array(self.busy, np.int64),
-                      np.array(self.stall_in, np.int64), np.zeros(n, np.int64))
+        last, busy[k], stall_in[k] = _time_block(t.peek, t.pop, t.push, t.mem, model.op_ii(op), ports, pushed_at,
+                                                 in_off, in_lat, out_off[out_base[k]:out_base[k + 1]], start)
+        starts.append(start)
+        cycles = max(cycles, last)
+    return Timing(int(cycles), tuple(starts), busy, stall_in, np.zeros(len(blocks), np.int64))
 
 
 @numba.njit(cache=True, nogil=True)
-def _time_block(peek, pop, push, mem, ii, ports, arrive, in_off, pushed_at, out_off, start):
+def _time_block(peek, pop, push, mem, ii, ports, pushed_at, in_off, in_lat, out_off, start):
     """One block's steps when no FIFO is finite: each starts when its II allows and its peeked tokens arrived.
 
-    ``arrive[in_off[p] + k]`` is when token k of input p can be consumed (``in_off[p] < 0``: no edge);
-    the push cycle of token k of output q goes to ``pushed_at[out_off[q] + k]``."""
+    Token k of input p was pushed at ``pushed_at[in_off[p] + k]`` and is usable ``in_lat[p]`` cycles
+    later (``in_off[p] < 0``: no edge); the push cycle of token k of output q goes to
+    ``pushed_at[out_off[q] + k]``."""
     popped = np.zeros(in_off.shape[0], np.int64)
     pushed = np.zeros(out_off.shape[0], np.int64)
     t_next, busy, stall, last = 0, 0, 0, 0
@@ -253,7 +222,7 @@ def _time_block(peek, pop, push, mem, ii, ports, arrive, in_off, pushed_at, out_
         p = 0
         while m:
             if m & 1 and in_off[p] >= 0:
-                a = arrive[in_off[p] + popped[p]]
+                a = pushed_at[in_off[p] + popped[p]] + in_lat[p]
                 if a > t:
                     t = a
             m >>= 1

@@ -172,28 +172,22 @@ def _spacc(node: Node, feeds) -> dict:
     is_value, point_vals = vt[content] == VALUE, vv[content]
     if any(len(c) != len(point_vals) for c in columns) or any((c == EMPTY).any() for c in columns):
         raise StreamError(f"node {node.describe()}: coordinates and values of the accumulator do not pair up")
-    keys = np.stack(columns[::-1], axis=1) if columns else np.zeros((0, 0), np.int64)  # outermost first
+    cols = columns[::-1]  # outermost index first
     ngroup = npt - p.order
     n = len(point_vals)
     change = np.ones(n, bool)
     if n > 1:
-        change[1:] = (keys[1:, :ngroup] != keys[:-1, :ngroup]).any(axis=1) if ngroup else False
+        change[1:] = False
+        for c in cols[:ngroup]:  # a point starts a new group when an outer coordinate changes
+            change[1:] |= c[1:] != c[:-1]
     point_rank = np.cumsum(change) - 1
-    kept = keys[is_value]
-    order, flat = _sort_rows(kept)
-    vals, ranks = point_vals[is_value][order], point_rank[is_value][order]
-    new = np.ones(len(kept), bool)
-    if len(kept) > 1:  # equal keys are neighbours now; one int64 per key compares fastest
-        new[1:] = (flat[order[1:]] != flat[order[:-1]]) if flat is not None else (
-            (kept[order[1:]] != kept[order[:-1]]).any(axis=1))
-    starts = np.flatnonzero(new)
-    ukeys = kept[order[starts]]
-    sums, key_rank = np.add.reduceat(vals, starts) if len(starts) else vals[:0], ranks[starts]
     if ngroup and n > 1:
-        previous = keys[np.flatnonzero(change)]
-        if len(previous) > 1 and (_sort_rows(previous[:, :ngroup])[0] != np.arange(len(previous))).any():
+        previous = np.stack([c[change] for c in cols[:ngroup]], axis=1)
+        if len(previous) > 1 and (_sort_rows(previous)[0] != np.arange(len(previous))).any():
             raise StreamError(f"node {node.describe()}: outer coordinates arrive out of order; a sparse "
                               f"accumulator of order {p.order} needs them in increasing runs")
+    ukeys, sums, order, starts = _accumulate([c[is_value] for c in cols], point_vals[is_value])
+    key_rank = point_rank[is_value][order][starts]
     outs = _scan_keys(ukeys, sums, npt, key_rank if ngroup else None)
     tokens = np.concatenate([t for t, _, _ in outs])
     values = np.concatenate([v for _, v, _ in outs])
@@ -207,6 +201,33 @@ def _spacc(node: Node, feeds) -> dict:
 
 
 FINAL = 1 << 60
+
+
+def _accumulate(cols: list[np.ndarray], vals: np.ndarray):
+    """Sum ``vals`` at equal coordinate tuples (``cols``, outermost first): the sorted unique keys (rows),
+    their sums, the stable sorting order and where each unique key starts in it."""
+    m = len(vals)
+    if not cols or m == 0:
+        return np.zeros((0, len(cols)), np.int64), vals[:0], np.zeros(0, np.int64), np.zeros(0, np.int64)
+    spans = [int(c.max()) + 1 for c in cols]
+    if np.prod([float(x) for x in spans]) * m < 2.0 ** 62:  # one int64 per key: 1-d sorts and compares
+        flat = np.zeros(m, np.int64)
+        for c, size in zip(cols, spans):
+            flat = flat * size + c
+        order = np.argsort(flat * m + np.arange(m))  # the position breaks ties: stable
+        ordered = flat[order]
+        new = np.ones(m, bool)
+        new[1:] = ordered[1:] != ordered[:-1]
+        starts = np.flatnonzero(new)
+        ukeys = np.stack(np.unravel_index(ordered[starts], spans), axis=1).astype(np.int64)
+    else:
+        rows = np.stack(cols, axis=1)
+        order = np.lexsort(rows.T[::-1])
+        new = np.ones(m, bool)
+        new[1:] = (rows[order[1:]] != rows[order[:-1]]).any(axis=1)
+        starts = np.flatnonzero(new)
+        ukeys = rows[order[starts]]
+    return ukeys, np.add.reduceat(vals[order], starts), order, starts
 
 
 def _sort_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:

@@ -183,7 +183,7 @@ def _spacc(node: Node, feeds) -> dict:
     point_rank = np.cumsum(change) - 1
     if ngroup and n > 1:
         previous = np.stack([c[change] for c in cols[:ngroup]], axis=1)
-        if len(previous) > 1 and (_sort_rows(previous)[0] != np.arange(len(previous))).any():
+        if len(previous) > 1 and (np.lexsort(previous.T[::-1]) != np.arange(len(previous))).any():
             raise StreamError(f"node {node.describe()}: outer coordinates arrive out of order; a sparse "
                               f"accumulator of order {p.order} needs them in increasing runs")
     ukeys, sums, order, starts = _accumulate([c[is_value] for c in cols], point_vals[is_value])
@@ -228,23 +228,6 @@ def _accumulate(cols: list[np.ndarray], vals: np.ndarray):
         starts = np.flatnonzero(new)
         ukeys = rows[order[starts]]
     return ukeys, np.add.reduceat(vals[order], starts), order, starts
-
-
-def _sort_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """The stable lexicographic order of integer rows, and each row as one int64 key when that fits.
-
-    One key and a quicksort is 9x faster than ``np.lexsort``.
-    """
-    n = len(rows)
-    if n == 0:
-        return np.zeros(0, np.int64), None
-    span = [int(c.max()) + 1 for c in rows.T]
-    if np.prod([float(x) for x in span]) * n < 2.0 ** 62:
-        flat = np.zeros(n, np.int64)
-        for column, size in zip(rows.T, span):
-            flat = flat * size + column
-        return np.argsort(flat * n + np.arange(n)), flat  # the position breaks ties: stable
-    return np.lexsort(rows.T[::-1]), None
 
 
 def _scan_keys(keys: np.ndarray, sums: np.ndarray, depth: int, key_rank: np.ndarray):

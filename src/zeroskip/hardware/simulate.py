@@ -133,7 +133,7 @@ def simulate(graph: Graph, tensors: Mapping[str, object], arch: Arch | str | Non
         events = _events(run, {})
         seconds = timing.cycles * arch.period_s
         return SimResult("sam", arch, table.name, timing.cycles, seconds, table.price(events, arch, seconds), events,
-                         _block_stats([(run, timing)], timing.cycles), (), None, lambda: run.outputs,
+                         _block_stats(run, timing), (), None, lambda: run.outputs,
                          "SAM-compatible: one token per block per cycle, unbounded queues, latency 1, no tiling")
     mapping = plan(graph, tensors, arch, copies=copies, strategy=tiling, balance=balance)
     lane_of = {k: c for c, lane in enumerate(mapping.assignment) for k in lane}
@@ -213,11 +213,11 @@ def _stats(stats: dict, cycles: int) -> tuple[BlockStats, ...]:
                  for (node, _), (label, steps, busy, s_in, s_out) in stats.items())
 
 
-def _block_stats(runs, cycles: int) -> tuple[BlockStats, ...]:
+def _block_stats(run: FunctionalRun, timing) -> tuple[BlockStats, ...]:
+    """The statistics of a single untiled run."""
     stats: dict = {}
-    for run, timing in runs:
-        _tally(stats, run, timing)
-    return _stats(stats, cycles)
+    _tally(stats, run, timing)
+    return _stats(stats, timing.cycles)
 
 
 def _dense(graph: Graph, tensors, arch: Arch, table: EnergyTable) -> SimResult:

@@ -41,6 +41,15 @@ def _room(olen, cap, steps, cap_steps):
 
 
 @_jit
+def _closing(head):
+    """The stop that ends a fiber when the next reference is ``head``: ``S0``, or ``Sk+1`` absorbing a
+    following ``Sk`` (then the head is popped). Returns (token, popped)."""
+    if _is_stop(head):
+        return head - 1, True
+    return STOP0, False
+
+
+@_jit
 def _put_tok(otok, olen, q, token):
     """Push a token on an output that carries no values (crd, ref, repsig): no value slot is written."""
     otok[q, olen[q]] = token

@@ -7,7 +7,7 @@ import numpy as np
 
 from zeroskip.hardware.stepkit import (  # noqa: F401 - the kernels' vocabulary
     ALU_ADD, ALU_MUL, ALU_SUB, BAD_REF, BAD_STREAM, DONE, EMPTY, EV_ADD, EV_CMP, EV_MEM_READ, EV_MEM_WRITE, EV_MUL, EV_SUB,
-    GONE, OK, OVERFLOW, STOP0, VALUE, _head, _is_stop, _jit, _put_tok, _room,
+    GONE, OK, OVERFLOW, STOP0, VALUE, _closing, _head, _is_stop, _jit, _put_tok, _room,
 )
 
 
@@ -41,12 +41,10 @@ def k_scan(itok, ival, istart, iend, ipar, a0, a1, fv, otok, oval, olen, peek, p
             if t == GONE:
                 return s, BAD_STREAM
             if state == 2:
-                if _is_stop(t):
+                t, popped = _closing(t)
+                if popped:
                     ptr[0] += 1
                     pp = 1
-                    t = t - 1
-                else:
-                    t = STOP0
                 _put_tok(otok, olen, 0, t)
                 _put_tok(otok, olen, 1, t)
                 ps = 3
@@ -117,12 +115,10 @@ def k_repeat(itok, ival, istart, iend, ipar, a0, a1, fv, otok, oval, olen, peek,
             pk = 1
             if t == GONE:
                 return s, BAD_STREAM
-            if _is_stop(t):
+            t, popped = _closing(t)
+            if popped:
                 ptr[0] += 1
                 pp = 1
-                t -= 1
-            else:
-                t = STOP0
             _put_tok(otok, olen, 0, t)
             ps, state = 1, 0
         else:
@@ -353,12 +349,10 @@ def k_crdhold(itok, ival, istart, iend, ipar, a0, a1, fv, otok, oval, olen, peek
         if o == GONE:
             return s, BAD_STREAM
         if closing:
-            if _is_stop(o):
+            o, popped = _closing(o)
+            if popped:
                 ptr[0] += 1
                 pp = 1
-                o -= 1
-            else:
-                o = STOP0
             _put_tok(otok, olen, 0, o)
             ps, closing = 1, False
         else:

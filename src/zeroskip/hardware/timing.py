@@ -34,9 +34,10 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 
-from zeroskip.dataflow.graph import Edge
+from zeroskip.dataflow.graph import Edge, Op
 from zeroskip.errors import DeadlockError, HardwareError
 from zeroskip.hardware.functional import FunctionalRun
+from zeroskip.hardware.placement import MEMORY_OPS
 
 UNBOUNDED = 1 << 40
 
@@ -110,7 +111,18 @@ class Network:
     out_labels: tuple[str, ...]
 
 
-MEMORY_OPS = ("fiberlookup", "arrayvals", "fiberwrite", "valswrite", "spaccumulator")
+def _edge_latency(model: TimingModel, producer_op: str, e: Edge) -> int:
+    """Cycles from a push on ``e`` until the consumer can use the token: the producer's latency plus wire hops."""
+    lat = model.op_latency(producer_op) + model.hop_latency * int(model.hops.get(e, 0))
+    if lat < 1:
+        raise HardwareError(f"edge {e.src}.{e.src_port} -> {e.dst}.{e.dst_port}: latency {lat} must be >= 1 "
+                            f"(a token is visible the cycle after its push)")
+    return lat
+
+
+def _ports(model: TimingModel, op: Op) -> int:
+    """SRAM ports a block's accesses share: memory-side blocks only (0: unlimited)."""
+    return model.mem_ports if op in MEMORY_OPS else 0
 
 
 def network(run: FunctionalRun, model: TimingModel) -> Network:
@@ -138,10 +150,10 @@ def network(run: FunctionalRun, model: TimingModel) -> Network:
         ks, q = owner_out[(e.src, e.src_port)]
         i, o = in_base[kd] + p, out_base[ks] + q
         src[i] = o
-        lat[i] = model.op_latency(blocks[ks].node.op.value) + model.hop_latency * int(model.hops.get(e, 0))
-        if lat[i] < 1 or model.depth(e) < 1:
-            raise HardwareError(f"edge {e.src}.{e.src_port} -> {e.dst}.{e.dst_port}: latency {lat[i]} and FIFO depth "
-                                f"{model.depth(e)} must be >= 1 (a token is visible the cycle after its push)")
+        lat[i] = _edge_latency(model, blocks[ks].node.op.value, e)
+        if model.depth(e) < 1:
+            raise HardwareError(f"edge {e.src}.{e.src_port} -> {e.dst}.{e.dst_port}: FIFO depth {model.depth(e)} "
+                                f"must be >= 1")
         depth[i] = model.depth(e)
         consumers[o].append(i)
     in_tokens = np.array([out_tokens[s] if s >= 0 else 0 for s in src], np.int64)
@@ -154,7 +166,7 @@ def network(run: FunctionalRun, model: TimingModel) -> Network:
         cat([b.trace.peek for b in blocks], np.uint32), cat([b.trace.pop for b in blocks], np.uint32),
         cat([b.trace.push for b in blocks], np.uint32), cat([b.trace.mem for b in blocks], np.uint8),
         np.array([model.op_ii(op) for op in ops], np.int64),
-        np.array([model.mem_ports if op in MEMORY_OPS else 0 for op in ops], np.int64),
+        np.array([_ports(model, b.node.op) for b in blocks], np.int64),
         in_base, out_base, src, lat, depth, cons_ptr, cons_idx,
         np.concatenate(([0], np.cumsum(in_tokens))).astype(np.int64),
         np.concatenate(([0], np.cumsum(out_tokens))).astype(np.int64),
@@ -192,13 +204,10 @@ def time_run(run: FunctionalRun, model: TimingModel) -> Timing:
                 continue  # the root reference: always there
             ks, q = owner_out[(e.src, e.src_port)]
             in_off[p] = out_off[out_base[ks] + q]
-            in_lat[p] = model.op_latency(blocks[ks].node.op.value) + model.hop_latency * int(model.hops.get(e, 0))
-            if in_lat[p] < 1:
-                raise HardwareError(f"edge {e.src}.{e.src_port} -> {e.dst}.{e.dst_port}: latency {in_lat[p]} must be "
-                                    f">= 1 (a token is visible the cycle after its push)")
+            in_lat[p] = _edge_latency(model, blocks[ks].node.op.value, e)
         t = b.trace
         start = np.empty(t.steps, np.int64)
-        ports = model.mem_ports if op in MEMORY_OPS else 0
+        ports = _ports(model, b.node.op)
         last, busy[k], stall_in[k] = _time_block(t.peek, t.pop, t.push, t.mem, model.op_ii(op), ports, pushed_at,
                                                  in_off, in_lat, out_off[out_base[k]:out_base[k + 1]], start)
         starts.append(start)
@@ -244,11 +253,7 @@ def _time_block(peek, pop, push, mem, ii, ports, pushed_at, in_off, in_lat, out_
                 pushed[q] += 1
             m >>= 1
             q += 1
-        dur = ii
-        if ports > 0:
-            need = (mem[g] + ports - 1) // ports
-            if need > dur:
-                dur = need
+        dur = _duration(ii, ports, mem[g])
         busy += dur
         t_next = t + dur
         last = t + 1
@@ -282,6 +287,16 @@ def _deadlock_message(net: Network, done: np.ndarray, blocked: np.ndarray) -> st
             why = f"waits for room in the FIFO of depth {net.depth[i]} to {net.in_labels[i]}"
         lines.append(f"  {net.labels[b]} at step {done[b]} of {net.nsteps[b]}: {why}")
     return "deadlock: no block can take its next step\n" + "\n".join(lines)
+
+
+@numba.njit(cache=True, nogil=True)
+def _duration(ii, ports, accesses):
+    """Cycles a step occupies its block: the initiation interval, or its SRAM accesses over the ports."""
+    if ports > 0:
+        need = (accesses + ports - 1) // ports
+        if need > ii:
+            return need
+    return ii
 
 
 @numba.njit(cache=True, nogil=True)
@@ -377,11 +392,7 @@ def _longest_path(soff, nsteps, peek, pop, push, mem, ii, ports, in_base, out_ba
                         pushed[o] += 1
                     m >>= 1
                     q += 1
-                dur = step_ii
-                if nports > 0:
-                    need = (mem[g] + nports - 1) // nports
-                    if need > dur:
-                        dur = need
+                dur = _duration(step_ii, nports, mem[g])
                 busy_b += dur
                 t_next = t + dur
                 s += 1

@@ -27,7 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from common import find, zeroskip_api
-from onyx import KERNELS, Tensor3, random_tensor3, zeroskip_inputs
+from zeroskip.bench.kernels import KERNELS, Tensor3, random_tensor3, zeroskip_inputs
 from zeroskip.bench.runner import Benchmark, Context, Finding, Prepared, floor, main
 
 FIRST_FLOOR_S = 2.0

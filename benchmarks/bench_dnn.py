@@ -17,122 +17,40 @@ them to each library's own format is setup, not timed.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
-
-import numpy as np
-import scipy.io
-import scipy.sparse as sp
 
 from common import speedup_floors, torch_csr, torch_quiet, zeroskip_api
-from zeroskip.bench.compare import comparable
-from zeroskip.bench.datasets import data_root, graphchallenge_files
+from zeroskip.bench.dnn import (BIAS, CAP, Network, check_categories, graphblas_chain, load_network, numpy_chain,
+                                scipy_chain, zeroskip_chain)
 from zeroskip.bench.runner import Benchmark, Context, Prepared, main, require
 
-BIAS = -0.3  # the Graph Challenge bias for 1024-neuron networks
-CAP = 32.0  # activations are clipped at 32
 CASE = "n1024-l30-x1200"
-EXPRESSION = "Y(i,j) = X(i,k) * W(k,j)"
-
-
-@dataclass(frozen=True)
-class Network:
-    """The inputs, the weight layers (float32 CSR) and the true categories."""
-
-    inputs: sp.csr_matrix
-    layers: list[sp.csr_matrix]
-    truth: np.ndarray  # bool per input
-
-    @property
-    def edges(self) -> int:
-        """Inputs x nonzeros of all layers: the numerator of the challenge's edges/second."""
-        return self.inputs.shape[0] * sum(w.nnz for w in self.layers)
 
 
 def load(ctx: Context) -> Network:
-    files = graphchallenge_files(data_root(ctx.data))
-    inputs = scipy.io.mmread(files["images"]).tocsr().astype(np.float32)
-    layers = [scipy.io.mmread(path).tocsr().astype(np.float32) for path in files["layers"]]
-    truth = np.zeros(inputs.shape[0], dtype=bool)
-    truth[sp.coo_matrix(scipy.io.mmread(files["categories"])).row] = True
-    return Network(inputs, layers, truth)
-
-
-def categories(result) -> np.ndarray:
-    """True for each row of the final activations that has a nonzero (any container)."""
-    y = comparable(result)
-    if sp.issparse(y):
-        y = y.copy()
-        y.eliminate_zeros()  # a stored zero is not a nonzero
-        return np.diff(y.indptr) > 0
-    return (y != 0).any(axis=1)
+    return load_network(ctx.data)
 
 
 def prepared(net: Network, run, note: str = "") -> Prepared:
     """The timed ``run`` with the category check and the edges/second metric."""
-    def check(result) -> None:
-        found = categories(result)
-        if found.shape != net.truth.shape or not np.array_equal(found, net.truth):
-            wrong = int((found != net.truth).sum()) if found.shape == net.truth.shape else "all"
-            raise AssertionError(f"categories differ from the truth in {wrong} rows "
-                                 f"({int(found.sum())} true, the truth has {int(net.truth.sum())})")
-
-    return Prepared(run, check=check, note=note,
+    return Prepared(run, check=lambda result: check_categories(net, result), note=note,
                     metrics=lambda t: {"edges": net.edges, "Gedges/s": net.edges / t.median_s / 1e9})
 
 
 def numpy_dense(case: str, ctx: Context) -> Prepared:
     net = load(ctx)
-    y0 = net.inputs.toarray()
-    weights = [w.toarray() for w in net.layers]
-
-    def run():
-        y = y0
-        for w in weights:
-            z = y @ w
-            np.add(z, BIAS, out=z, where=z != 0)  # the bias goes on the product's nonzeros only
-            np.clip(z, 0.0, CAP, out=z)
-            y = z
-        return y
-
-    return prepared(net, run)
+    return prepared(net, numpy_chain(net))
 
 
 def scipy_csr(case: str, ctx: Context) -> Prepared:
     net = load(ctx)
-
-    def run():
-        y = net.inputs
-        for w in net.layers:
-            z = y @ w
-            z.data += BIAS  # stored entries only
-            np.clip(z.data, 0.0, CAP, out=z.data)
-            z.eliminate_zeros()
-            y = z
-        return y
-
-    return prepared(net, run)
+    return prepared(net, scipy_chain(net))
 
 
 def graphblas(case: str, ctx: Context) -> Prepared:
     gb = require("graphblas", "python-graphblas (pip install 'zeroskip[bench]')")
-    from graphblas import binary, select, semiring
-
     net = load(ctx)
-    y0 = gb.io.from_scipy_sparse(net.inputs)
-    weights = [gb.io.from_scipy_sparse(w) for w in net.layers]
-
-    def run():
-        y = y0
-        for w in weights:
-            z = y.mxm(w, semiring.plus_times).new()
-            z << z.apply(binary.plus, right=BIAS)  # in place keeps FP32 (a .new() would promote to FP64)
-            z << select.valuegt(z, 0)
-            z << z.apply(binary.min, right=CAP)
-            y = z
-        y.wait()  # non-blocking mode may defer work: finish it inside the timed call
-        return y
-
-    return prepared(net, run, note="SuiteSparse:GraphBLAS " + ".".join(map(str, gb.ss.about["library_version"])))
+    return prepared(net, graphblas_chain(net),
+                    note="SuiteSparse:GraphBLAS " + ".".join(map(str, gb.ss.about["library_version"])))
 
 
 def torch_sparse(case: str, ctx: Context) -> Prepared:
@@ -163,20 +81,9 @@ def torch_sparse(case: str, ctx: Context) -> Prepared:
 
 
 def zeroskip(case: str, ctx: Context) -> Prepared:
-    zs = zeroskip_api("Epilogue")
+    zeroskip_api("Epilogue")
     net = load(ctx)
-    program = zs.compile(EXPRESSION, X="csr", W="csr", out="csr",
-                         epilogue=zs.Epilogue(bias=BIAS, relu=True, clamp=(None, CAP)))
-    y0 = zs.SparseTensor.from_scipy(net.inputs, format="csr")
-    weights = [zs.SparseTensor.from_scipy(w, format="csr") for w in net.layers]
-
-    def run():
-        y = y0
-        for w in weights:
-            y = program.run(X=y, W=w, threads=ctx.threads, backend="sparse")
-        return y
-
-    return prepared(net, run)
+    return prepared(net, zeroskip_chain(net, ctx.threads))
 
 
 BENCH = Benchmark(

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from common import find, zeroskip_api
-from onyx import KERNELS, Kernel, Tensor3, normalized, out_shape, random_tensor3, zeroskip_inputs
+from zeroskip.bench.kernels import KERNELS, Kernel, Tensor3, normalized, out_shape, random_tensor3, zeroskip_inputs
 from zeroskip.bench.compare import assert_close
 from zeroskip.bench.datasets import data_root
 from zeroskip.bench.runner import Benchmark, Context, Finding, Prepared, Unavailable, floor, main

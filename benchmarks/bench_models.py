@@ -62,6 +62,8 @@ import numpy as np
 
 from common import torch_quiet
 from zeroskip.bench.compare import assert_close
+from zeroskip.bench.digits import accuracy, digits_split, fit, prune_tuned
+from zeroskip.bench.digits import mlp as digits_mlp
 from zeroskip.bench.datasets import data_root
 from zeroskip.bench.runner import Benchmark, Context, Finding, Prepared, floor, main, require
 from zeroskip.bench.timing import thread_env
@@ -71,11 +73,8 @@ from zeroskip.bench.timing import thread_env
 HIDDEN = 1024
 SPARSITIES = (0.90, 0.95)
 SEED = 0
-BATCH = 64  # training minibatch
 DENSE_EPOCHS, TUNE_EPOCHS = 30, 30
 DENSE_LR, TUNE_LR = 1e-3, 5e-4
-PRUNE_UNTIL = 0.6  # the cubic schedule reaches its final sparsity after this fraction of the fine-tuning steps
-PRUNE_EVERY = 10  # steps between mask updates
 PRUNE_METHOD = "global"  # magnitude with one threshold over all layers (see the module docstring)
 TRAIN_THREADS = 1  # training thread count: fixed, so that the weights do not depend on which worker trains
 MAX_DROP = 1.0  # floor: accuracy points lost at 90%
@@ -86,84 +85,38 @@ GC_CAP = 32.0
 
 def _digits():
     """(x_train, y_train, x_test, y_test) as torch tensors: float32 pixels in [0, 1], int64 labels."""
-    torch = torch_quiet()
+    torch_quiet()
     require("sklearn", "scikit-learn (pip install 'zeroskip[bench]')")
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    digits = load_digits()
-    x = (digits.data / 16.0).astype(np.float32)
-    parts = train_test_split(x, digits.target.astype(np.int64), test_size=0.25, stratify=digits.target,
-                             random_state=SEED)
-    x_tr, x_te, y_tr, y_te = (torch.from_numpy(np.ascontiguousarray(p)) for p in parts)
-    return x_tr, y_tr, x_te, y_te
+    return digits_split(SEED)
 
 
 def mlp():
     """The untrained 64-1024-1024-10 MLP (seeded)."""
-    torch = torch_quiet()
-    torch.manual_seed(SEED)
-    nn = torch.nn
-    return nn.Sequential(nn.Linear(64, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, 10))
-
-
-def _accuracy(model, x, y) -> float:
-    torch = torch_quiet()
-    with torch.no_grad():
-        return 100.0 * float((model(x).argmax(dim=1) == y).float().mean())
-
-
-def _fit(model, x, y, epochs: int, lr: float, seed: int, before_step=None) -> int:
-    """Adam with cosine decay over ``epochs`` of shuffled minibatches; ``before_step(global_step)`` each step."""
-    torch = torch_quiet()
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    per_epoch = (len(x) + BATCH - 1) // BATCH
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * per_epoch)
-    gen = torch.Generator().manual_seed(seed)
-    step = 0
-    model.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(x), generator=gen)
-        for i in range(0, len(x), BATCH):
-            idx = order[i:i + BATCH]
-            if before_step is not None:
-                before_step(step)
-            loss = torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            step += 1
-    model.eval()
-    return step
+    torch_quiet()
+    return digits_mlp(HIDDEN, SEED)
 
 
 def train(folder: Path) -> dict:
     """Train the dense MLP and the 90%/95% pruned copies; save their state_dicts and a JSON report in ``folder``."""
     torch = torch_quiet()
-    from zeroskip.prune import GradualPruner, format_report, sparsity_report
+    from zeroskip.prune import format_report, sparsity_report
 
     torch.set_num_threads(TRAIN_THREADS)
     torch.use_deterministic_algorithms(True)
     x_tr, y_tr, x_te, y_te = _digits()
     started = time.perf_counter()
     dense = mlp()
-    _fit(dense, x_tr, y_tr, DENSE_EPOCHS, DENSE_LR, seed=SEED + 1)
-    info = {"dense_acc": _accuracy(dense, x_te, y_te), "dense_s": time.perf_counter() - started,
+    fit(dense, x_tr, y_tr, DENSE_EPOCHS, DENSE_LR, seed=SEED + 1)
+    info = {"dense_acc": accuracy(dense, x_te, y_te), "dense_s": time.perf_counter() - started,
             "train": len(x_tr), "test": len(x_te), "torch": torch.__version__, "threads": TRAIN_THREADS}
     folder.mkdir(parents=True, exist_ok=True)
     torch.save(dense.state_dict(), folder / "mlp-dense.pt")
-    steps = TUNE_EPOCHS * ((len(x_tr) + BATCH - 1) // BATCH)
     for sparsity in SPARSITIES:
         t0 = time.perf_counter()
-        model = mlp()
-        model.load_state_dict(dense.state_dict())
-        pruner = GradualPruner(model, sparsity, start_step=0, end_step=int(PRUNE_UNTIL * steps), frequency=PRUNE_EVERY,
-                               method=PRUNE_METHOD)
-        _fit(model, x_tr, y_tr, TUNE_EPOCHS, TUNE_LR, seed=SEED + 2, before_step=pruner.step)
-        pruner.remove()
+        model = prune_tuned(dense, x_tr, y_tr, sparsity, hidden=HIDDEN, epochs=TUNE_EPOCHS, lr=TUNE_LR,
+                            method=PRUNE_METHOD)
         key = f"{round(100 * sparsity)}"
-        info[f"acc_{key}"] = _accuracy(model, x_te, y_te)
+        info[f"acc_{key}"] = accuracy(model, x_te, y_te)
         info[f"tune_{key}_s"] = time.perf_counter() - t0
         info[f"report_{key}"] = format_report(sparsity_report(model, x_te))
         torch.save(model.state_dict(), folder / f"mlp-{key}.pt")

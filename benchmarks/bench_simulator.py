@@ -90,7 +90,7 @@ from collections.abc import Callable
 import numpy as np
 import scipy.sparse as sp
 
-from onyx import shifted
+from zeroskip.bench.kernels import shifted
 from zeroskip.bench.compare import assert_close
 from zeroskip.bench.runner import Benchmark, Context, Finding, Prepared, Unavailable, floor, format_table
 from zeroskip.bench.runner import main as runner_main

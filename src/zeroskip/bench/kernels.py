@@ -1,6 +1,6 @@
 """The Onyx kernel set as a table: expression, zeroskip formats, operands, and the scipy and numpy versions.
 
-Used by bench_kernels (timing on real matrices and random 3-tensors) and bench_compile (compile
+Used by the suite (`zeroskip.bench.workloads`), benchmarks/bench_kernels and bench_compile (compile
 time on small operands). Matrix kernels take a square SuiteSparse matrix B and, as SAM's and
 Onyx's evaluations do, shifted copies of it as the other sparse operands (C: columns shifted by
 one, D: by two, wrapping), so the patterns overlap partly. Tensor kernels take random 3-tensors.

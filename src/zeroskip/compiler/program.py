@@ -176,25 +176,29 @@ class Program:
 
 def compile(expr, *args, loop_order=None, out=None, epilogue: Epilogue | None = None,  # noqa: A001 - the public name
             **operands) -> Program:
-    """Compile ``expr`` for its operands (tensors of any kind ``as_tensor`` takes, or formats).
+    """Compile ``expr`` for its operands (tensors of any kind ``as_tensor`` takes, formats, or ``OperandInfo``).
 
     ``expr`` is index notation (``"y(i) = A(i,j) * x(j)"``), an einsum string (operands named
     ``A``, ``B``, ... in order, output ``Out``) or an ``Assignment``. Operands come positionally
     (in order of first use) or by name; ``loop_order`` fixes the loops, ``out`` the output format,
-    ``epilogue`` elementwise operations fused into the output writes (``zeroskip.Epilogue``).
+    ``epilogue`` elementwise operations fused into the output writes (``zeroskip.Epilogue``). An
+    ``OperandInfo(format, shape)`` tells the cost model an operand's shape without its values.
 
     >>> print(compile("y(i) = A(i,j) * x(j)", A="csr", x="dense", loop_order="ji").explain())  # doctest: +ELLIPSIS
     loop order j,i (user; estimated work ...)
       loop order j,i visits A(i,j) against its storage order i,j (ds): convert to ds[1,0]
       formats: A=csc, x=dense, y=sparse
       cpu: sparse kernel (no operands given at compile time; run(backend='auto') decides per call)
+    >>> A = OperandInfo(as_format("csr"), shape=(5, 100_000))
+    >>> dict(compile("y(i) = A(i,j) * x(j)", A=A, x="dense").schedule.dims)
+    {'i': 5, 'j': 100000}
     """
     written = _assignment(expr, len(args))
     given = {**_named(written.inputs, args), **operands}
     unknown = sorted(set(given) - set(written.inputs))
     if unknown:
         raise ScheduleError(f"{', '.join(unknown)} are not inputs of {written} (inputs: {', '.join(written.inputs)})")
-    tensors = {n: _tensor(v) for n, v in given.items() if not isinstance(v, (str, Format))}
+    tensors = {n: _tensor(v) for n, v in given.items() if not isinstance(v, (str, Format, OperandInfo))}
     infos = {n: OperandInfo.of(tensors.get(n, v), written.tensors.get(n)) for n, v in given.items()}
     assign, aliases = _one_name_per_use(written)  # a SAM joiner names each operand once
     infos.update({alias: infos[orig] for alias, orig in aliases if orig in infos})

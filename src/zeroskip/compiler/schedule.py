@@ -53,7 +53,9 @@ class OperandInfo:
 
     @classmethod
     def of(cls, spec, ndim: int | None = None) -> OperandInfo:
-        """From a format (string or Format), or from a SparseTensor (format, shape and statistics)."""
+        """From a format (string or Format), a SparseTensor (format, shape and statistics), or an OperandInfo (as is)."""
+        if isinstance(spec, OperandInfo):
+            return spec
         if hasattr(spec, "levels") and hasattr(spec, "vals"):
             from zeroskip.formats.stats import tensor_stats
 

@@ -1,0 +1,7 @@
+"""``python -m zeroskip.cli`` runs the command line."""
+
+import sys
+
+from zeroskip.cli import main
+
+sys.exit(main())

@@ -208,3 +208,12 @@ def test_suite_time_limit_stops_a_workload_and_goes_on(store):
     settings = Settings(threads=1, repeats=1, warmup=0, time_limit=0.01)
     progress = run_suite(TINY[:2], store, backends=["scipy"], settings=settings)
     assert progress.failed == 2 and all("time limit" in r["error"] for r in store.results())
+
+
+def test_torch_versions_behind_the_measured_gpu_pass_their_gold_on_the_cpu():
+    pytest.importorskip("torch")
+    chosen = select(preset("demo"), ["dnn", "gcn", "matmul512/s=0.900"])
+    for workload in chosen:
+        problem = prepare(workload)
+        assert problem.torch_dense is not None, workload.name
+        problem.check(problem.torch_dense("cpu")())

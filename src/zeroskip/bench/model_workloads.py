@@ -69,7 +69,7 @@ def _prepare_dnn(w: Workload, root) -> Problem:
                    {"cpu-dense": lambda t: dnn.numpy_chain(net), "scipy": lambda t: dnn.scipy_chain(net),
                     "graphblas": graphblas, "zeroskip-cpu": lambda t: dnn.zeroskip_chain(net, t)},
                    layers, info=info, items=net.inputs.shape[0], item_unit="inferences", dtype="float32",
-                   kernels=3 * len(net.layers))
+                   kernels=3 * len(net.layers), torch_dense=lambda device: dnn.torch_chain(net, device))
 
 
 # -- a two-layer graph convolutional network ----------------------------------------------------
@@ -103,6 +103,19 @@ def _prepare_gcn(w: Workload, root) -> Problem:
 
     def scipy_run(threads: int):
         return lambda: a @ (np.maximum(a @ (x @ w1), 0) @ w2)
+
+    def torch_dense(device: str):
+        import torch
+
+        ad, xd, w1d, w2d = (torch.from_numpy(np.asarray(m)).to(device) for m in (a.toarray(), x, w1, w2))
+
+        def run():
+            out = ad @ (torch.relu(ad @ (xd @ w1d)) @ w2d)
+            if device != "cpu":
+                torch.cuda.synchronize()
+            return out.cpu().numpy()
+
+        return run
 
     def programs(bound: bool):
         import zeroskip as zs
@@ -140,7 +153,7 @@ def _prepare_gcn(w: Workload, root) -> Problem:
                    flops, nbytes(a) + x.nbytes + w1.nbytes + w2.nbytes + 4 * n * (h + c),
                    {"cpu-dense": dense, "scipy": scipy_run, "zeroskip-cpu": zeroskip_cpu},
                    lambda: programs(bound=True), info=operand_info({"A": a}) | {"nodes": n},
-                   items=1, item_unit="inferences", dtype="float32", kernels=4)
+                   items=1, item_unit="inferences", dtype="float32", kernels=4, torch_dense=torch_dense)
 
 
 # -- the pruned digits MLP ----------------------------------------------------------------------

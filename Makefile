@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.zeroskip-installed
 # A CPU build of torch is on disk here; elsewhere pick your build, e.g. `make test TORCH_SPEC=torch`.
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= torch,dev,report,bench
+EXTRAS ?= torch,dev,report,bench,dist
 PYTEST_ARGS ?= -n 2
 
 .PHONY: demo test setup clean

@@ -26,6 +26,7 @@ ALLOWED = {
     "testing": {"errors", "config", "formats"},
     "bench": {"errors", "config", "formats", "lang", "compiler", "dataflow", "backends", "hardware", "prune",
               "nn", "testing"},
+    "sweep": {"errors", "config", "formats", "lang", "compiler", "dataflow", "backends", "hardware", "bench"},
 }
 HEAVY = ("torch", "dask", "distributed", "matplotlib")
 

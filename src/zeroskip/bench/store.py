@@ -17,6 +17,10 @@ Tables (JSON columns hold canonical JSON text):
   with ``throughput_unit``, ``accuracy``, ``edp`` (J*s), ``flops`` and ``bytes`` of one run (for
   the roofline); ``metrics`` (JSON) holds the rest: samples, cycles, energy by category, per-layer
   tables, tile utilization.
+- ``points``: one row per point of a design-space sweep (``zeroskip.sweep``), keyed by the hash of
+  its full configuration (``params``, JSON): ``status`` ``ok``, ``failed``, ``timeout`` or
+  ``memory``; ``seconds``, ``cycles`` and ``energy_j`` as modelled; ``metrics`` (JSON); ``wall_s``
+  (how long the simulation took). A point is written once: a second write of a key is ignored.
 
 Every row is written in its own transaction, so an interrupted run keeps everything it finished.
 A result counts as done when an ``ok`` row with the same (workload, backend, config_hash) exists:
@@ -75,6 +79,13 @@ CREATE TABLE IF NOT EXISTS results (
     UNIQUE (workload, backend, config_hash, run_id)
 );
 CREATE INDEX IF NOT EXISTS results_key ON results (workload, backend, config_hash, status);
+CREATE TABLE IF NOT EXISTS points (
+    key TEXT PRIMARY KEY, sweep TEXT NOT NULL, params TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('ok', 'failed', 'timeout', 'memory')),
+    seconds REAL, cycles INTEGER, energy_j REAL, metrics TEXT NOT NULL DEFAULT '{}', error TEXT, wall_s REAL,
+    created TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS points_sweep ON points (sweep);
 """
 
 
@@ -218,6 +229,33 @@ class ResultStore:
         row = self._db.execute("SELECT 1 FROM results WHERE workload=? AND backend=? AND config_hash=? AND status='ok'",
                                (workload, backend, config_hash(workload, backend, config))).fetchone()
         return row is not None
+
+    def put_points(self, rows: list[dict], params: dict[str, dict]) -> int:
+        """Write sweep points in one transaction (a key already there is kept as it is); returns rows written."""
+        with self._db:
+            before = self._db.total_changes
+            self._db.executemany(
+                "INSERT OR IGNORE INTO points (key, sweep, params, status, seconds, cycles, energy_j, metrics, error, "
+                "wall_s, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(r["key"], params[r["key"]]["sweep"], canonical(params[r["key"]]), r["status"], _num(r.get("seconds")),
+                  r.get("cycles"), _num(r.get("energy_j")), canonical(r.get("metrics") or {}), r.get("error"),
+                  _num(r.get("wall_s")), _now()) for r in rows])
+            return self._db.total_changes - before
+
+    def point_keys(self, sweep: str) -> set[str]:
+        """Keys of the points of ``sweep`` already stored (any status: a stored point is finished)."""
+        return {row[0] for row in self._db.execute("SELECT key FROM points WHERE sweep=?", (sweep,))}
+
+    def points(self, sweep: str | None = None) -> list[dict]:
+        """Sweep points as dicts (``params`` and ``metrics`` decoded), of one sweep or all."""
+        query, args = ("SELECT * FROM points WHERE sweep=? ORDER BY rowid", (sweep,)) if sweep else \
+            ("SELECT * FROM points ORDER BY rowid", ())
+        return [_decode(row) for row in self._db.execute(query, args)]
+
+    def forget_sweep(self, sweep: str) -> int:
+        """Delete the points of ``sweep`` (to run it again from scratch); returns how many."""
+        with self._db:
+            return self._db.execute("DELETE FROM points WHERE sweep=?", (sweep,)).rowcount
 
     def runs(self) -> list[dict]:
         return [_decode(row) for row in self._db.execute("SELECT * FROM runs ORDER BY run_id")]

@@ -147,6 +147,10 @@ def _kernel_source(params: dict, root) -> Any:
 
         path = data_root(root) / "suitesparse" / f"{params['matrix']}.mtx"
         return load(path).to_scipy("csr").astype(np.float64)
+    if "random" in params:  # a square random matrix (the sweeps' synthetic sources)
+        r = params["random"]
+        return sp.random(r["n"], r["n"], density=r["density"], format="csr", random_state=r.get("seed", 0),
+                         data_rvs=np.random.default_rng(r.get("seed", 0)).standard_normal)
     return random_tensor3(tuple(params["shape"]), params["density"], seed=params.get("seed", 0))
 
 

@@ -16,7 +16,7 @@ import argparse
 import os
 import sys
 
-from zeroskip.cli import data, models, suite, tensors
+from zeroskip.cli import data, models, suite, sweep, tensors
 from zeroskip.cli._common import (
     EXIT_CODES,
     EXIT_FAILED,
@@ -30,7 +30,7 @@ from zeroskip.cli._common import (
 )
 from zeroskip.errors import MissingDependencyError, ParseError, ZeroskipError
 
-COMMANDS = (suite, data, tensors, models)  # each registers its subcommands, in this order
+COMMANDS = (suite, sweep, data, tensors, models)  # each registers its subcommands, in this order
 
 
 class Parser(argparse.ArgumentParser):

@@ -1,0 +1,202 @@
+"""One sweep point: its architecture and workload built, simulated, summarized as a row; with limits.
+
+``evaluate(point)`` builds the point's architecture (the base spec with the point's overrides),
+energy table and workload (prepared once per process and reused by every point that shares it),
+simulates every layer, and returns the row the store keeps. ``evaluate_limited`` runs it in a
+forked child process under the point's time and memory limits, so a runaway point is stopped and
+recorded as ``timeout`` or ``memory`` while the worker goes on; a child that dies any other way is
+recorded ``failed`` with its exit status.
+
+Example:
+    >>> row = evaluate({"workload": "spmspv/random:16", "sparsity": 0.5, "arch": "onyx", "energy": "onyx12nm",
+    ...                 "mode": "sparse", "tiling": "nnz", "balance": "lpt", "copies": 1, "key": "k"})
+    >>> row["status"], row["cycles"] > 0
+    ('ok', True)
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import resource
+import select
+import signal
+import time
+import tomllib
+import traceback
+from pathlib import Path
+
+from zeroskip.bench.workloads import Workload, prepare
+from zeroskip.bench.kernels import KERNELS
+from zeroskip.bench.store import canonical
+
+_BUNDLED_ARCHES = ("onyx",)
+
+
+def arch_spec(point: dict) -> dict:
+    """The architecture spec of a point: its base (bundled name or TOML path) with the point's overrides."""
+    base = point.get("arch", "onyx")
+    spec = {"base": base} if base in _BUNDLED_ARCHES else tomllib.loads(Path(base).read_text(encoding="utf-8"))
+    overrides = {k.removeprefix("arch."): v for k, v in point.items() if k.startswith("arch.")}
+    if point.get("array"):
+        rows, cols = (int(v) for v in str(point["array"]).lower().split("x"))
+        overrides |= {"rows": rows, "cols": cols, "mem_columns": list(range(3, cols, 4))}  # Onyx's 1:4 ratio
+    if overrides:
+        spec["name"] = f"{spec.get('name', Path(str(base)).stem)}-swept"
+    return spec | overrides
+
+
+@functools.lru_cache(maxsize=64)
+def _arch(spec_json: str):
+    import json
+
+    from zeroskip.hardware import load_arch
+
+    return load_arch(json.loads(spec_json))
+
+
+@functools.lru_cache(maxsize=8)
+def _energy(spec: str):
+    from zeroskip.hardware import load_energy
+
+    return load_energy(spec)
+
+
+def workload_of(name: str, sparsity: float | None) -> Workload:
+    """The suite ``Workload`` of a sweep workload name (``KERNEL/MATRIX`` or ``KERNEL/random:N``)."""
+    kernel, _, source = name.partition("/")
+    params: dict = {"kernel": kernel}
+    if source.startswith("random:"):
+        n = int(source.removeprefix("random:"))
+        density = 1.0 - (0.9 if sparsity is None else sparsity)
+        if KERNELS[kernel].source == "matrix":
+            params["random"] = {"n": n, "density": density, "seed": 0}
+        else:
+            params |= {"shape": [n, n, n], "density": density, "seed": 0}
+    else:
+        params["matrix"] = source
+    return Workload(f"{name}@{sparsity}", "kernel", name, params)
+
+
+@functools.lru_cache(maxsize=16)
+def _layers(name: str, sparsity: float | None):
+    problem = prepare(workload_of(name, sparsity))
+    return problem, problem.layers()
+
+
+def evaluate(point: dict) -> dict:
+    """Simulate one point; a row with ``status`` ok or failed (with the error), cycles, seconds, joules."""
+    started = time.perf_counter()
+    row = {"key": point["key"], "status": "ok", "error": None}
+    try:
+        problem, layers = _layers(point["workload"], point.get("sparsity"))
+        arch = _arch(canonical(arch_spec(point)))
+        energy = _energy(point["energy"])
+        options = {"tiling": point["tiling"], "balance": point["balance"]}
+        if point["copies"]:
+            options["copies"] = point["copies"]
+        cycles, seconds, joules, breakdown, util = 0, 0.0, 0.0, {}, None
+        for layer in layers:
+            sim = layer.program.simulate(arch=arch, energy=energy, mode=point["mode"], **options)
+            cycles += sim.cycles
+            seconds += sim.seconds
+            joules += sim.energy["total"]
+            for k, v in sim.energy.items():
+                if k != "total":
+                    breakdown[k] = breakdown.get(k, 0.0) + float(v)
+            if sim.mapping is not None and util is None:
+                util = {"copies": sim.mapping.copies, "tiles": len(sim.mapping.tiles)}
+        row |= {"cycles": int(cycles), "seconds": float(seconds), "energy_j": float(joules),
+                "metrics": {"energy_breakdown": breakdown, "mapping": util, "flops": problem.flops,
+                            "pe_tiles": arch.pe_tiles, "mem_tiles": arch.mem_tiles}}
+    except Exception as exc:  # noqa: BLE001 - a failing point is recorded and the sweep goes on
+        row |= {"status": "failed", "error": "".join(traceback.format_exception_only(type(exc), exc)).strip()[-1500:]}
+    row["wall_s"] = time.perf_counter() - started
+    return row
+
+
+def _child(fd: int, points: list[dict], memory_bytes: int) -> None:
+    """In the forked child: evaluate ``points`` in turn, one JSON line each on ``fd``; never returns."""
+    try:
+        # The limit is on top of what the process holds already (a fork starts with the worker's memory).
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        limit = _address_space() + memory_bytes
+        resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
+        with os.fdopen(fd, "w") as out:
+            for point in points:
+                try:
+                    row = evaluate(point)
+                except MemoryError:
+                    row = {"key": point["key"], "status": "memory", "error": "MemoryError: over the memory limit"}
+                if row["status"] == "failed" and row["error"].startswith("MemoryError"):
+                    row["status"] = "memory"
+                out.write(json.dumps(row) + "\n")
+                out.flush()
+    finally:
+        os._exit(0)  # skip the parent's atexit handlers and finalizers (a forked copy runs none of them)
+
+
+def _address_space() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        return 0
+
+
+def evaluate_batch_limited(points: list[dict], time_s: float, memory_mb: float) -> list[dict]:
+    """Each point of ``points`` evaluated in a forked child under ``time_s`` seconds and ``memory_mb`` MB.
+
+    One child runs the points in turn and sends each row as it finishes; a point over its time is
+    recorded ``timeout``, a child that dies is recorded against the point it was on, and a new child
+    takes the rest. (``os.fork`` rather than multiprocessing: Dask's worker processes are daemons,
+    which multiprocessing forbids to have children.)
+    """
+    rows: list[dict] = []
+    while len(rows) < len(points):
+        rest = points[len(rows):]
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read_fd)
+            _child(write_fd, rest, int(memory_mb * 2 ** 20))
+        os.close(write_fd)
+        reader = os.fdopen(read_fd, "r")
+        poller = select.poll()
+        poller.register(reader, select.POLLIN | select.POLLHUP)
+        try:
+            for point in rest:
+                started = time.perf_counter()
+                line = reader.readline() if poller.poll(time_s * 1000) else None
+                if line is None:
+                    rows.append({"key": point["key"], "status": "timeout", "wall_s": time.perf_counter() - started,
+                                 "error": f"stopped: over the time limit of {time_s:g} s"})
+                    break
+                if not line:
+                    status = os.waitpid(pid, 0)[1]
+                    pid = 0
+                    rows.append({"key": point["key"], "status": "failed", "wall_s": time.perf_counter() - started,
+                                 "error": f"the point's process died ({_died(status)})"})
+                    break
+                rows.append(json.loads(line))
+        finally:
+            if pid:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                os.waitpid(pid, 0)
+            reader.close()
+    return rows
+
+
+def _died(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"killed by signal {os.WTERMSIG(status)}"
+    return f"exit status {os.WEXITSTATUS(status)}"
+
+
+def evaluate_limited(point: dict, time_s: float, memory_mb: float) -> dict:
+    """``evaluate`` of one point in a forked child under the limits (see ``evaluate_batch_limited``)."""
+    return evaluate_batch_limited([point], time_s, memory_mb)[0]

@@ -136,6 +136,7 @@ class Progress:
     failed: int = 0
     skipped: int = 0
     failures: list = field(default_factory=list)
+    other_load: float = 0.0  # most cores other processes kept busy while a backend ran (timings are noisy above ~0.25)
 
 
 def run_suite(workloads: Sequence[Workload], store: ResultStore, *, backends: Sequence[str] | None = None,
@@ -177,7 +178,10 @@ def _run_backend(backend: str, items: list, store: ResultStore, run_id: int, set
     job = {"backend": backend, "threads": settings.threads, "repeats": settings.repeats, "warmup": settings.warmup,
            "arch": _portable(settings.arch), "energy": _portable(settings.energy), "gpu": settings.gpu,
            "sim_budget": settings.sim_budget, "data": settings.data}
+    from zeroskip.bench.machine import OtherLoad
+
     while items:
+        load = OtherLoad().start()
         worker = _Worker(job | {"items": items}, settings.threads)
         timed_out = False
         try:
@@ -203,6 +207,8 @@ def _run_backend(backend: str, items: list, store: ResultStore, run_id: int, set
             _count(progress, result, on_result)
         finally:
             tail = worker.stop()
+            busy = load.stop()
+            progress.other_load = max(progress.other_load, busy or 0.0)
         if items and not timed_out:  # the worker died inside this item (a crash, or killed for memory)
             result = _lost(items.pop(0), backend, f"worker ended (exit {worker.proc.returncode}) before answering: "
                                                   f"{tail}")

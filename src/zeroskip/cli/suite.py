@@ -90,7 +90,7 @@ def _print_outcome(outcome: dict, db: str, report: Path | None, as_json: bool) -
         print_json({"database": db, "report": report, "seconds": outcome["seconds"], "summary": overview,
                     "workloads": workload_table(rows), "counts": {k: getattr(progress, k) for k in
                                                                   ("total", "ok", "failed", "skipped", "skipped_done")},
-                    "failures": progress.failures})
+                    "failures": progress.failures, "other_load_cores": progress.other_load})
         return EXIT_FAILED if progress.failed else EXIT_OK
     lines = []
     for entry in workload_table(rows):
@@ -113,6 +113,9 @@ def _print_outcome(outcome: dict, db: str, report: Path | None, as_json: bool) -
           f"in {db}; {outcome['seconds']:.0f} s")
     for failure in progress.failures:
         print(f"  FAILED {failure[:300]}")
+    if progress.other_load > 0.25:
+        print(f"warning: other processes kept up to {progress.other_load:.1f} cores busy during the run; "
+              "measured times are noisy (rerun with --redo on a quiet machine)")
     if report is not None:
         print(f"report: {report.resolve()}")
     return EXIT_FAILED if progress.failed else EXIT_OK

@@ -373,3 +373,141 @@ def utilization_figure(rows: Sequence[dict]) -> str | None:
     ax.legend(fontsize=8, ncols=3, loc="lower center", bbox_to_anchor=(0.5, 1.0))
     ax.grid(axis="x", alpha=0.3)
     return _svg(fig, "utilization", "tile utilization of the accelerator mappings")
+
+
+def pareto_figure(points: Sequence[dict], sweep: str) -> str | None:
+    """Energy against latency of a sweep's points, one log-log panel per workload, the Pareto fronts drawn.
+
+    Every counting point is a faint dot; each front (per workload and input, ``sweepviews.pareto_front``)
+    is drawn in its input's colour, connected from fastest to least energy; a star marks the least
+    energy-delay product.
+
+    >>> from zeroskip.bench.sweepviews import point
+    >>> pts = [point("w", s, e, sweep="s", copies=c) for s, e, c in ((1e-6, 3e-6, 1), (2e-6, 1e-6, 2), (3e-6, 4e-6, 4))]
+    >>> "Pareto" in pareto_figure(pts, "s"), pareto_figure(pts, "other") is None
+    (True, True)
+    """
+    from zeroskip.bench import sweepviews as sv
+
+    mine = [p for p in points if p.get("sweep") == sweep and sv.counts(p)]
+    if not mine:
+        return None
+    panels = sv.by_workload(mine)
+    inputs = sorted({_inputs_label(p) for p in mine}, key=sv.natural)
+    colors = {label: f"C{k % 10}" for k, label in enumerate(inputs)}
+    ncols = min(3, len(panels))
+    nrows = math.ceil(len(panels) / ncols)
+    fig = _figure(max(6.0, 4.2 * ncols), 0.8 + 3.3 * nrows)
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax, (workload, members) in zip(axes, panels.items(), strict=False):  # spare panels hidden below
+        for label in inputs:
+            group = [p for p in members if _inputs_label(p) == label]
+            if group:
+                ax.scatter([p["seconds"] for p in group], [p["energy_j"] for p in group], s=9, alpha=0.18,
+                           color=colors[label], linewidths=0)
+        for front in sv.pareto_front(members).values():
+            label = _inputs_label(front[0])
+            ax.plot([p["seconds"] for p in front], [p["energy_j"] for p in front], marker="o", markersize=4,
+                    linewidth=1.4, color=colors[label])
+            best = min(front, key=lambda p: (sv.edp(p), p["seconds"]))
+            ax.scatter([best["seconds"]], [best["energy_j"]], marker="*", s=110, color=colors[label],
+                       edgecolors="black", linewidths=0.7, zorder=4)
+        _si_log_axes(ax)
+        ax.set_title(_text(workload), fontsize=9)
+        ax.set_xlabel("latency (modelled)", fontsize=8)
+        ax.set_ylabel("energy (modelled)", fontsize=8)
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=colors[label], marker="o", markersize=4,
+                      label=_text(f"Pareto front, {label}" if label else "Pareto front")) for label in inputs]
+    handles += [Line2D([], [], color="grey", marker="o", alpha=0.35, linestyle="none", label="every ok point"),
+                Line2D([], [], color="grey", marker="*", markersize=10, markeredgecolor="black", linestyle="none",
+                       label="least energy-delay product")]
+    fig.legend(handles=handles, loc="outside upper center", ncols=min(4, len(handles)), fontsize=8)
+    return _svg(fig, f"pareto-{sweep}", f"Pareto fronts of energy against latency in sweep {sweep}")
+
+
+LOG_TICKS = ((1, 2, 5), (1, 2, 3, 5, 7), tuple(range(1, 10)), tuple(k / 10 for k in range(10, 100)))
+
+
+def _si_log_axes(ax) -> None:
+    """Log-log axes with at least three labelled ticks (1-2-5 of a decade, finer over a narrow range), SI units."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    for axis, (lo, hi), unit in ((ax.xaxis, ax.get_xlim(), "s"), (ax.yaxis, ax.get_ylim(), "J")):
+        decades = range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
+        for subs in LOG_TICKS:
+            ticks = [m * 10.0**d for d in decades for m in subs if lo <= m * 10.0**d <= hi]
+            if len(ticks) >= 3:
+                break
+        ticks = ticks[::math.ceil(len(ticks) / 6)] if ticks else ticks  # at most six labels
+        axis.set_major_locator(FixedLocator(ticks))
+        axis.set_minor_locator(NullLocator())
+        axis.set_major_formatter(FuncFormatter(lambda v, _, unit=unit: _text(format_si(v, unit))))
+    ax.tick_params(labelsize=7)
+    ax.grid(which="major", alpha=0.3)
+
+
+def _inputs_label(p: dict) -> str:
+    """The input settings of a point as text ("sparsity=0.9"); empty without any."""
+    from zeroskip.bench import sweepviews as sv
+
+    params = p.get("params") or {}
+    found = [f"{k}={sv.value_text(params[k])}" for k in sv.INPUTS if params.get(k) is not None]
+    return ", ".join(found)
+
+
+def sensitivity_figure(table: Mapping[str, Sequence[dict]], sweep: str) -> str | None:
+    """How much each axis moves each workload: heat maps of the latency and energy spreads.
+
+    ``table`` is ``sweepviews.sensitivity(points)``; a cell is the largest median over the smallest
+    across the axis' values (1: no effect), blank where the axis does not vary for the workload.
+
+    >>> from zeroskip.bench.sweepviews import point, sensitivity
+    >>> pts = [point("w", s, 1e-6, sweep="s", copies=c) for s, c in ((1e-6, 1), (3e-6, 2))]
+    >>> "copies" in sensitivity_figure(sensitivity(pts), "s"), sensitivity_figure({}, "s") is None
+    (True, True)
+    """
+    rows = [w for w, entries in table.items() if any(e["spread"] is not None for e in entries)]
+    if not rows:
+        return None
+    strongest: dict[str, float] = {}
+    for w in rows:
+        for e in table[w]:
+            strongest[e["axis"]] = max(strongest.get(e["axis"], 1.0), e["spread"] or 1.0)
+    cols = sorted(strongest, key=lambda a: (-strongest[a], a))
+    from matplotlib import colormaps
+    from matplotlib.colors import LogNorm
+
+    fig = _figure(max(8.0, 3.4 + 1.25 * len(cols)), 2.0 + 0.4 * len(rows))
+    panels = fig.subplots(1, 2, sharey=True)
+    top = max(strongest.values())
+    for ax, key, title in ((panels[0], "seconds_spread", "latency"), (panels[1], "energy_spread", "energy")):
+        grid = np.full((len(rows), len(cols)), np.nan)
+        for i, w in enumerate(rows):
+            for e in table[w]:
+                if e[key] is not None:
+                    grid[i, cols.index(e["axis"])] = e[key]
+        cmap = colormaps["YlOrRd"].with_extremes(bad="#eeeeee")
+        image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, norm=LogNorm(1.0, max(top, 1.01)), aspect="auto")
+        for i in range(len(rows)):
+            for j in range(len(cols)):
+                v = grid[i, j]
+                text = "–" if not math.isfinite(v) else f"{v:.3g}×"
+                dark = math.isfinite(v) and math.log(v) > 0.6 * math.log(max(top, 1.01))
+                ax.text(j, i, text, ha="center", va="center", fontsize=8, color="white" if dark else "black")
+        ax.set_xticks(range(len(cols)), [_text(c) for c in cols], rotation=25, ha="right", fontsize=8)
+        ax.set_yticks(range(len(rows)), [_text(w) for w in rows], fontsize=8)
+        ax.set_title(f"{title}: largest median / smallest median", fontsize=9)
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    bar = fig.colorbar(image, ax=list(panels), shrink=0.9, label="spread (x)")
+    ticks = [t for t in (1, 1.5, 2, 3, 5, 10, 20, 50, 100, 1000) if t <= max(top, 1.01)]
+    bar.ax.yaxis.set_major_locator(FixedLocator(ticks))
+    bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}x"))
+    bar.ax.yaxis.set_minor_locator(NullLocator())
+    return _svg(fig, f"sensitivity-{sweep}", f"sensitivity of each workload to each axis in sweep {sweep}")

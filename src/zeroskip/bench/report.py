@@ -1,9 +1,11 @@
 """The benchmark report: one self-contained HTML page written from the results database.
 
-``write_report`` reads the runs, the workloads and the newest row of every result key, and writes
-one HTML file: inline CSS, plots as inline SVG (``zeroskip.bench.plots``), no scripts, no
-external URL. Every text taken from the database is escaped; a missing number shows as "–"; an
-empty database gives a page that says so.
+``write_report`` reads the runs, the workloads, the newest row of every result key and the points
+of the design-space sweeps, and writes one HTML file: inline CSS, plots as inline SVG
+(``zeroskip.bench.plots``), no scripts, no external URL. Every text taken from the database is
+escaped; a missing number shows as "–"; an empty database gives a page that says so. Sweep
+points get a section of their own (``zeroskip.bench.report_sweeps``): status counts, Pareto
+fronts, sensitivity to each axis and the best configuration per workload.
 
 Example:
     >>> import os, tempfile
@@ -81,6 +83,8 @@ td.reason{white-space:pre-wrap;font-family:ui-monospace,monospace;font-size:.78r
 code{font-size:.85em}td.name{white-space:nowrap}
 table.compact{font-size:.76rem}table.compact th,table.compact td{padding:.12rem .4rem}
 table.compact tbody tr.modelled td{background:#f6f2fd}table.compact tbody tr.modelled:nth-child(even) td{background:#efe9fb}
+h4{font-size:.95rem;margin:1.2rem 0 .3rem}table.compact tbody tr.group td{border-top:2px solid #9aa5b1}
+table.sweep td{white-space:nowrap}
 """
 
 
@@ -112,12 +116,13 @@ def write_report(store_or_path: ResultStore | str | Path, out_path: str | Path) 
 
 
 def _render_store(store: ResultStore) -> str:
-    return render_report(store.results(), store.runs(), store.workloads(), source=store.path.name)
+    return render_report(store.results(), store.runs(), store.workloads(), source=store.path.name,
+                         points=store.points())
 
 
 def render_report(rows: Sequence[dict], runs: Sequence[dict] = (), workloads: Mapping[str, dict] | None = None, *,
-                  source: str = "") -> str:
-    """The report page as HTML text from result rows, runs and workloads (as ``ResultStore`` returns them).
+                  source: str = "", points: Sequence[dict] = ()) -> str:
+    """The report page as HTML from result rows, runs, workloads and sweep points (as ``ResultStore`` gives them).
 
     >>> from zeroskip.bench.summary import make_row
     >>> page = render_report([make_row("<b>x</b>", "scipy", 1e-3)])
@@ -127,21 +132,32 @@ def render_report(rows: Sequence[dict], runs: Sequence[dict] = (), workloads: Ma
     workloads = dict(workloads or {})
     status = Counter(r.get("status") for r in rows)
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    points = list(points)
+    n_sweeps = len({p.get("sweep") for p in points})
+    swept = f", {len(points)} sweep points in {n_sweeps} sweep{'' if n_sweeps == 1 else 's'}" if points else ""
     head = (f"<h1>{_e(TITLE)}</h1><p class='note'>Generated {_e(now)}{' from ' + _e(source) if source else ''}: "
             f"{len(rows)} result rows ({status['ok']} ok, {status['failed']} failed, {status['skipped']} skipped), "
-            f"{len({r['workload'] for r in rows})} workloads, {len(runs)} runs{_machines(runs)}.</p>")
-    if not rows:
+            f"{len({r['workload'] for r in rows})} workloads, {len(runs)} runs{_machines(runs)}{_e(swept)}.</p>")
+    from zeroskip.bench.report_sweeps import sweeps_section  # here: it imports this module's HTML helpers
+
+    sweeps = [sweeps_section(points)] if points else []
+    if not rows and not points:
         body = [head, "<p class='none'>There are no results in this database yet: run the benchmark suite "
                 "first.</p>", _runs_section(runs)]
+    elif not rows:
+        nav = "<nav><a href='#sweeps'>sweeps</a><a href='#runs'>runs and machines</a></nav>"
+        body = [head, nav, "<p class='none'>No benchmark-suite results in this database, only design-space sweep "
+                "points: the suite's sections are left out.</p>", *sweeps, _runs_section(runs)]
     else:
         nav = "".join(f"<a href='#{a}'>{_e(t)}</a>" for a, t in (
             ("kinds", "measured vs modelled"), ("summary-section", "summary"), ("accuracy", "model accuracy"),
-            ("workloads", "per workload"), ("plots", "plots"), ("layers", "layers"), ("all-results", "all results"),
-            ("problems", "failed/skipped"), ("runs", "runs and machines")))
+            ("workloads", "per workload"), ("plots", "plots"), *((("sweeps", "sweeps"),) if points else ()),
+            ("layers", "layers"), ("all-results", "all results"), ("problems", "failed/skipped"),
+            ("runs", "runs and machines")))
         # The headline first; the full table of rows and the runs' machine details, long and rarely read, close it.
         body = [head, f"<nav>{nav}</nav>", _kinds_section(rows), _summary_section(rows), _accuracy_section(rows),
-                _workload_section(rows, workloads), _plots_section(rows, runs, workloads), _layers_section(rows),
-                _all_results_section(rows), _problems_section(rows), _runs_section(runs)]
+                _workload_section(rows, workloads), _plots_section(rows, runs, workloads), *sweeps,
+                _layers_section(rows), _all_results_section(rows), _problems_section(rows), _runs_section(runs)]
     return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
             "<meta name='viewport' content='width=device-width, initial-scale=1'>"
             f"<link rel='icon' href='data:,'><title>{_e(TITLE)}</title><style>{CSS}</style></head>\n<body>\n"

@@ -111,9 +111,17 @@ def evaluate(point: dict) -> dict:
                 "metrics": {"energy_breakdown": breakdown, "mapping": util, "flops": problem.flops,
                             "pe_tiles": arch.pe_tiles, "mem_tiles": arch.mem_tiles}}
     except Exception as exc:  # noqa: BLE001 - a failing point is recorded and the sweep goes on
-        row |= {"status": "failed", "error": "".join(traceback.format_exception_only(type(exc), exc)).strip()[-1500:]}
+        row |= {"status": "failed", "error": _short("".join(traceback.format_exception_only(type(exc), exc)).strip())}
     row["wall_s"] = time.perf_counter() - started
     return row
+
+
+def _short(text: str, limit: int = 1500) -> str:
+    """At most ``limit`` characters: the first line (what went wrong) and the end (where), when cut."""
+    if len(text) <= limit:
+        return text
+    head = text.split("\n", 1)[0][: limit // 3]
+    return f"{head}\n...\n{text[-(limit - len(head) - 5):]}"
 
 
 def _child(fd: int, points: list[dict], memory_bytes: int) -> None:

@@ -5,10 +5,12 @@ transaction, and a point's key is its primary key, so a point is stored exactly 
 times it ran (a batch lost with a killed worker is rerun elsewhere by Dask; a rerun of the sweep
 skips stored points, so an interrupted sweep resumes where it stopped).
 
-On a worker, ``run_batch`` first warms the simulator once per process (its compiled kernels load
-in the worker, not in every point's child), prepares the batch's workloads, then evaluates the
-points in one forked child under the per-point time and memory limits; a point over a limit is
-recorded ``timeout``/``memory`` and a new child goes on with the rest of the batch.
+A local cluster's workers are forked from the client after it has warmed the simulator (on Linux),
+so they start warm in a fraction of a second. On a worker, ``run_batch`` warms the simulator once
+per process (a no-op when inherited; its compiled kernels then load in the worker, not in every
+point's child), prepares the batch's workloads, then evaluates the points in one forked child
+under the per-point time and memory limits; a point over a limit is recorded ``timeout`` or
+``memory`` and a new child goes on with the rest of the batch.
 
 Example:
     >>> from zeroskip.sweep.spec import load_sweep
@@ -20,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -53,14 +56,17 @@ def batches(points: list[dict], size: int) -> list[list[dict]]:
 
 def run_batch(points: list[dict], limits: dict | None) -> list[dict]:
     """Evaluate ``points`` (on a worker); with ``limits``, in forked children under them."""
-    from zeroskip.sweep.point import _layers, evaluate, evaluate_batch_limited
+    from zeroskip.bench.store import canonical
+    from zeroskip.sweep.point import _arch, _energy, _layers, arch_spec, evaluate, evaluate_batch_limited
 
     if limits is None:
         return [evaluate(p) for p in points]
     warm_up()
-    for p in points:  # prepared here, so the children share them instead of each preparing its own
+    for p in points:  # built here, so the children share them instead of each building its own
         try:
             _layers(p["workload"], p.get("sparsity"))
+            _arch(canonical(arch_spec(p)))
+            _energy(p["energy"])
         except Exception:  # noqa: BLE001 - the point's own evaluation reports the error
             pass
     return evaluate_batch_limited(points, limits["time_s"], limits["memory_mb"])
@@ -132,9 +138,16 @@ def _run_dask(chunks, limits, scheduler, workers, progress: SweepProgress, recor
 
     cluster = None
     if scheduler is None:
+        import dask
+
         n = workers or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                               memory_limit=None, silence_logs=40)
+        method = "spawn"
+        if sys.platform == "linux":  # workers forked from a warm client start in a fraction of a second
+            warm_up()
+            method = "fork"
+        with dask.config.set({"distributed.worker.multiprocessing-method": method}):
+            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                                   memory_limit=None, silence_logs=40)
     client = Client(cluster if cluster is not None else scheduler)
     try:
         futures = {client.submit(run_batch, chunk, limits, pure=False): chunk for chunk in chunks}

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 
@@ -364,6 +365,34 @@ def test_gustavson_spgemm_with_depth_one_fifos_deadlocks_and_says_where():
         assert blocked and all(any(label in line for label in net.labels) for line in blocked)
         assert "waits for room in the FIFO of depth 1 to input" in message
         assert "waits for a token on input" in message
+
+
+def test_spmspv_into_a_sparse_output_needs_two_fifo_slots_before_the_dropper():
+    """y(i) = A(i,j) * x(j), A CSR, x and y sparse (the Onyx SpM*SpV). Depth 1 deadlocking is a property of
+    the graph, not of the model: the row scanner pushes coordinate i (to the dropper and the repeat-signal
+    generator) in the same step as reference i (to A's column scanner); the dropper holds i until the first
+    token of i's intersection, and a scanner closes fiber i (S0 or S1) only on seeing reference i+1. An empty
+    intersection needs i+1 pushed while i is held: two slots on the edge into the dropper. So depth 1 runs
+    when every row meets x, deadlocks (both engines, any latencies) when one does not, and runs again with
+    those two slots on that one edge alone."""
+    g = zs.compile("y(i) = A(i,j) * x(j)", A="csr", x="sparse", out="sparse").graph
+    (edge,) = [e for e in g.edges if e.dst_port == "crd_outer"]
+    A = np.array([[1.0, 2.0, 0.0], [0.0, 3.0, 4.0], [5.0, 0.0, 6.0]])
+    onyx = TimingModel(latency={"fiberlookup": 2, "arrayvals": 2, "fiberwrite": 2, "valswrite": 2}, ii={},
+                       mem_ports=1, fifo_depth=1)
+    for x, meets in [(np.ones(3), True), (np.array([0.0, 0.0, 1.0]), False)]:  # row 0 of A misses x: empty
+        run = functional_pass(g, {"A": zs.as_tensor(A, format="csr"), "x": zs.as_tensor(x, format="sparse")})
+        for model in (TimingModel(latency={}, ii={}, fifo_depth=1), onyx):
+            net = network(run, model)
+            if meets:
+                assert_same_timing(net)
+                continue
+            for engine in (time_network, simulate_cycles):
+                with pytest.raises(DeadlockError, match=r"fiberlookup i: A mode 0 dense root at step 2 of \d+: "
+                                                        r"waits for room in the FIFO of depth 1 to input crd_outer"):
+                    engine(net)
+            timing = assert_same_timing(network(run, dataclasses.replace(model, depths={edge: 2})))
+            assert not isinstance(timing, DeadlockError)
 
 
 def test_a_token_that_never_comes_and_a_cycle_of_full_fifos_deadlock_both_engines():

@@ -55,6 +55,7 @@ class Loop:
     crd: Out
     may_be_empty: bool  # a fiber may hold no coordinate below a coordinate of the loop above
     non_n: bool  # no coordinate is N (an absent operand)
+    full: bool = True  # every fiber holds every coordinate of the dimension (a dense output level may take it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +127,7 @@ class _Lowering:
         self.edges: list[Edge] = []
         self.repsigs: dict[Out, Out] = {}
         self.via_spacc = False
+        self.written: str | None = None  # the output's level kinds as the writers store them
         self._uses: dict[int, frozenset[str]] = {}
 
     # ---- graph building ------------------------------------------------------------------------
@@ -149,7 +151,7 @@ class _Lowering:
             return TensorSpec(name, letters, fmt.mode_order)
         out_fmt = self.formats[self.out.tensor]
         # A sparse accumulator emits compressed scans: its output levels are written compressed.
-        out = spec(self.out.tensor, "s" * out_fmt.ndim if self.via_spacc else None)
+        out = spec(self.out.tensor, "s" * out_fmt.ndim if self.via_spacc else self.written)
         return (out, *(spec(n) for n in self.access), *(TensorSpec(n, "", ()) for n in self.consts))
 
     def uses(self, stmt: Stmt) -> frozenset[str]:
@@ -194,7 +196,8 @@ class _Lowering:
                 self.edge(env.refs[t], rep, "ref")
             self.edge(self.repsig(crd, index), rep, "repsig")
             refs[t] = Out(rep, "ref")
-        here = Loop(index, crd, tree.may_be_empty(lambda t: self.scan_empty(t, index), env.maybe_n), non_n)
+        here = Loop(index, crd, tree.may_be_empty(lambda t: self.scan_empty(t, index), env.maybe_n), non_n,
+                    self.full(tree, index, env.maybe_n))
         return self.stmt(loop.body, _Env((*env.loops, here), refs, maybe_n, covers, env.values))
 
     def everywhere(self, tree: Join, index: str, env: _Env, expr: Expr) -> Join:
@@ -212,6 +215,14 @@ class _Lowering:
         below a compressed level it holds a coordinate (canonical storage stores no empty subtree)."""
         levels, level = self.formats[tensor].levels, self.level(tensor, index)
         return not levels[level].full and (level == 0 or levels[level - 1].full)
+
+    def full(self, tree: Join, index: str, maybe_n) -> bool:
+        """The join's fibers hold every coordinate: a dense scan of a real reference, an intersection of
+        such, or a union with one."""
+        if tree.kind == "scan":
+            return self.dense(tree.tensor, index) and not maybe_n[tree.tensor]
+        found = [self.full(c, index, maybe_n) for c in tree.children]
+        return all(found) if tree.kind == "intersect" else any(found)
 
     def dense(self, tensor: str, index: str) -> bool:
         return self.formats[tensor].levels[self.level(tensor, index)].full
@@ -320,7 +331,10 @@ class _Lowering:
             if not lp.non_n:
                 raise LoweringError(f"coordinates of output index {lp.index} may be N (an operand absent from a "
                                     f"union feeds an intersection); SAM has no block that removes N coordinates")
-        dense = [lv.full for lv in fmt.levels]
+        # A dense level stores every coordinate: where its loop skips some (it scans a compressed level),
+        # the level is written compressed and the output converted after the graph.
+        dense = [lv.full and lp.full for lv, lp in zip(fmt.levels, loops)]
+        self.written = "".join("d" if d else "s" for d in dense)
         cur = [lp.crd for lp in loops]
         empty = [lp.may_be_empty and not d for lp, d in zip(loops, dense)]
         if loops and value.empty is COMPLEX and not dense[-1]:

@@ -35,7 +35,7 @@ from zeroskip.compiler.loopnest import LoopNest, build_loopnest, verify_loopnest
 from zeroskip.compiler.lower import LoweringError, constants, lower_to_graph
 from zeroskip.compiler.schedule import OperandInfo, Schedule, ScheduleError, make_schedule
 from zeroskip.dataflow.dot import write_dot
-from zeroskip.dataflow.graph import Graph
+from zeroskip.dataflow.graph import Graph, Op
 from zeroskip.dataflow.interpret import interpret as run_graph
 from zeroskip.dataflow.ports import verify_graph
 from zeroskip.errors import ShapeError
@@ -76,7 +76,9 @@ class Program:
         out = self.assignment.output
         written = self.graph.tensor(out).format
         if written != self.schedule.format_of[out]:
-            lines.append(f"  the sparse accumulator writes {out} as {written.spec} (compressed scans); "
+            why = ("the sparse accumulator writes it from compressed scans" if self.graph.nodes_of(Op.SPACC) else
+                   "a dense level's loop skips coordinates, so that level is written compressed")
+            lines.append(f"  the graph writes {out} as {written.spec} ({why}); "
                          f"converted to {self.output_format.spec} after the graph")
         if self.constants:
             lines.append("  literals are scalar inputs: " + ", ".join(f"{n}={v:g}" for n, v in self.constants))

@@ -152,25 +152,35 @@ class Program:
         return tensors
 
     def _given(self, args, operands) -> dict[str, SparseTensor]:
-        given = {**dict(self.operands), **_named(self.assignment.inputs, args), **operands}
-        missing = [n for n in self.assignment.inputs if n not in given]
+        inputs = self.assignment.inputs
+        # Only read below: with nothing positional or bound, the keywords themselves serve.
+        given = operands if not args and not self.operands else {**dict(self.operands), **_named(inputs, args), **operands}
+        missing = [n for n in inputs if n not in given]
         if missing:
-            raise ScheduleError(f"no tensor given for {', '.join(missing)} (inputs: {', '.join(self.assignment.inputs)})")
-        extra = sorted(set(given) - set(self.assignment.inputs))
-        if extra:
+            raise ScheduleError(f"no tensor given for {', '.join(missing)} (inputs: {', '.join(inputs)})")
+        if len(given) > len(inputs):  # every input is there: any other name is extra
+            extra = sorted(set(given) - set(inputs))
             raise ScheduleError(f"{', '.join(extra)} are not inputs of {self.assignment}")
+        orders = _run_facts(self.assignment).orders
         tensors = {}
-        for name in self.assignment.inputs:
+        for name in inputs:
             t = given[name] if isinstance(given[name], SparseTensor) else as_tensor(given[name])
-            if t.ndim != self.assignment.tensors[name]:
+            if t.ndim != orders[name]:
                 raise ShapeError(f"{name} has shape {t.shape} but {self.assignment} uses it with "
-                                 f"{self.assignment.tensors[name]} indices")
+                                 f"{orders[name]} indices")
             tensors[name] = t
         return tensors
 
     def _dtype(self, tensors: dict[str, SparseTensor]) -> np.dtype:
         """The output dtype: numpy's promotion of the operands' dtypes through the expression."""
-        return _result_dtype(self.assignment, tuple((n, t.ndim, t.dtype) for n, t in tensors.items()))
+        operands = tuple([(n, t.ndim, t.vals.dtype) for n, t in tensors.items()])
+        dtypes = _run_facts(self.assignment).dtypes
+        dtype = dtypes.get(operands)
+        if dtype is None:
+            if len(dtypes) >= 256:
+                dtypes.clear()
+            dtype = dtypes[operands] = _result_dtype(self.assignment, operands)
+        return dtype
 
     def __str__(self) -> str:
         return "\n".join([str(self.assignment), self.explain(), str(self.loopnest), str(self.graph)])
@@ -288,6 +298,35 @@ def _tensor(value) -> SparseTensor:
     if isinstance(value, np.ndarray) and value.ndim and np.count_nonzero(value) * 3 > value.size:
         return as_tensor(value, format=as_format("dense", ndim=value.ndim))
     return as_tensor(value)
+
+
+class _RunFacts:
+    """What every call of ``run`` reads of an assignment, made once: each tensor's order (a walk of the
+    expression) and a memo of output dtypes by the operands' (name, order, dtype)."""
+
+    __slots__ = ("assignment", "orders", "dtypes")
+
+    def __init__(self, assign: Assignment) -> None:
+        self.assignment = assign
+        self.orders: dict[str, int] = assign.tensors
+        self.dtypes: dict[tuple, np.dtype] = {}
+
+
+_RUN_FACTS: dict[int, _RunFacts] = {}
+
+
+def _run_facts(assign: Assignment) -> _RunFacts:
+    """The assignment's _RunFacts, found by ``id`` without hashing the expression tree.
+
+    The entry holds the assignment and is checked with ``is``, so an id reused after the
+    assignment died misses instead of answering for another expression.
+    """
+    hit = _RUN_FACTS.get(id(assign))
+    if hit is None or hit.assignment is not assign:
+        if len(_RUN_FACTS) >= 1024:
+            _RUN_FACTS.clear()
+        hit = _RUN_FACTS[id(assign)] = _RunFacts(assign)
+    return hit
 
 
 @functools.lru_cache(maxsize=1024)

@@ -22,6 +22,7 @@ import numpy as np
 from zeroskip.backends.cpu import costmodel
 from zeroskip.backends.cpu.cache import load_kernel
 from zeroskip.backends.cpu.codegen import KernelPlan, generate
+from zeroskip.backends.cpu.keys import format_serial, operand_key
 from zeroskip.backends.cpu.run import execute
 from zeroskip.compiler.backend import register_backend
 from zeroskip.compiler.loopnest import LoopNest, build_loopnest
@@ -29,7 +30,7 @@ from zeroskip.config import check_threads
 from zeroskip.config import get_num_threads
 from zeroskip.errors import ConfigError
 from zeroskip.formats.convert import from_numpy
-from zeroskip.formats.format import as_format
+from zeroskip.formats.format import Format, as_format
 from zeroskip.formats.tensor import SparseTensor
 from zeroskip.lang.gold import evaluate_dense, reached_entries
 from zeroskip.lang.shapes import infer_dims
@@ -57,39 +58,157 @@ def compiled(program) -> Compiled:
     return hit
 
 
+class Prepared:
+    """What ``run`` needs of a program whatever its operands, made on its first run (see ``prepared``).
+
+    Holds the program's schedule, epilogue and assignment (everything here derives from them),
+    the kernel's inputs in order, the output format ``run`` returns, a memo from the operands'
+    shapes to the index sizes and output shape (checked against a bias vector once per shape),
+    a memo of the cost model's choices by the operands' statistics, and, once the sparse path first
+    runs, the compiled kernel, its loaded function and the format it wants of each input.
+
+    >>> import numpy as np, zeroskip as zs
+    >>> p = zs.compile("y(i) = A(i,j) * x(j)", A="csr", x="dense")
+    >>> ops = {"A": zs.as_tensor(np.ones((2, 3)), format="csr"), "x": zs.as_tensor(np.ones(3), format="dense")}
+    >>> prep = prepared(p)
+    >>> prep.dims(ops)
+    ({'i': 2, 'j': 3}, (2,))
+    >>> prep.dims(ops) is prep.dims(ops), prep.backend(p, ops, {"i": 2, "j": 3}, 1) in ("sparse", "dense")
+    (True, True)
+    """
+
+    __slots__ = ("schedule", "epilogue", "assignment", "inputs", "final", "shapes", "decisions", "_compiled", "_kernel")
+
+    def __init__(self, program) -> None:
+        self.schedule, self.epilogue, self.assignment = program.schedule, program.epilogue, program.assignment
+        self.inputs: tuple[str, ...] = program.schedule.assignment.inputs
+        self.final = program.output_format
+        self.shapes: dict[tuple, tuple[dict[str, int], tuple[int, ...]]] = {}
+        self.decisions: dict[tuple, tuple[costmodel.Calibration, str]] = {}
+        self._compiled: Compiled | None = None
+        self._kernel: tuple | None = None
+
+    def dims(self, tensors: dict[str, SparseTensor]) -> tuple[dict[str, int], tuple[int, ...]]:
+        """Every index's size and the output shape for these operands (memoized by their shapes; read-only)."""
+        try:
+            key = tuple([tensors[n].shape for n in self.inputs])
+        except KeyError:
+            key = None  # a missing operand: infer_dims below names it
+        hit = self.shapes.get(key)
+        if hit is None:
+            a = self.schedule.assignment
+            dims = infer_dims(a, {n: t.shape for n, t in tensors.items() if n in a.inputs})
+            self.epilogue.check(dims, a.lhs.indices)  # a bias vector against these shapes; raises every call it fails
+            if len(self.shapes) >= SHAPES_PER_PROGRAM:
+                self.shapes.clear()
+            hit = self.shapes[key] = (dims, tuple(dims[i] for i in a.lhs.indices))
+        return hit
+
+    def backend(self, program, tensors: dict[str, SparseTensor], dims: dict[str, int], threads: int) -> str:
+        """The cost model's choice for these operands, ``"sparse"`` or ``"dense"``, memoized per program.
+
+        Keyed by the thread count and each input's ``keys.operand_key`` (format, shape, stored
+        entries per level, dtype): all the decision reads of the operands. The index sizes need no
+        place in the key: for one program they follow from the shapes (``dims`` made them). The
+        calibration is checked by identity, so a new measurement decides afresh.
+        """
+        cal = costmodel.calibration()
+        key = (threads, tuple([operand_key(tensors[n]) for n in self.inputs]))
+        hit = self.decisions.get(key)
+        if hit is None or hit[0] is not cal:
+            if len(self.decisions) >= DECISIONS_PER_PROGRAM:
+                self.decisions.clear()
+            hit = self.decisions[key] = (cal, costmodel.choose(program, tensors, dims, threads).backend)
+        return hit[1]
+
+    def compiled(self, program) -> Compiled:
+        """``compiled(program)``, looked up once (its key hashes the whole schedule)."""
+        if self._compiled is None:
+            self._compiled = compiled(program)
+        return self._compiled
+
+    def kernel(self, program) -> tuple[Compiled, object, tuple[tuple[str, Format, int], ...], Format, bool]:
+        """The compiled kernel; its function; (name, format, format serial) of each input as the kernel reads
+        it; the format the kernel writes; whether that is the format ``run`` returns."""
+        if self._kernel is None:
+            c = self.compiled(program)
+            formats = c.nest.format_of
+            wanted = tuple((n, formats[n], format_serial(formats[n])) for n in self.inputs)
+            out_fmt = formats[self.schedule.assignment.output]
+            self._kernel = (c, load_kernel(c.plan.source), wanted, out_fmt, out_fmt == self.final)
+        return self._kernel
+
+
+SHAPES_PER_PROGRAM = 256  # distinct operand shapes remembered per program before the memo starts over
+DECISIONS_PER_PROGRAM = 256  # distinct operand statistics remembered per program before the memo starts over
+MAX_PREPARED = 1024  # programs remembered before the memo starts over
+_prepared: dict[int, Prepared] = {}
+
+
+def prepared(program) -> Prepared:
+    """``program``'s Prepared, made once and then found by ``id(program)`` in O(1).
+
+    Safe against reused ids: an entry serves a program only if it holds the very objects (schedule,
+    epilogue, assignment) the entry was made from, and everything in it derives from those, so a
+    new program at a dead one's address either shares them (and gets a right answer) or misses.
+
+    >>> import zeroskip as zs
+    >>> p = zs.compile("y(i) = A(i,j) * x(j)", A="csr", x="dense")
+    >>> prepared(p) is prepared(p), prepared(p).inputs
+    (True, ('A', 'x'))
+    """
+    hit = _prepared.get(id(program))
+    if (hit is not None and hit.schedule is program.schedule and hit.epilogue is program.epilogue
+            and hit.assignment is program.assignment):
+        return hit
+    if len(_prepared) >= MAX_PREPARED:
+        _prepared.clear()
+    hit = _prepared[id(program)] = Prepared(program)
+    return hit
+
+
 def run(program, tensors: dict[str, SparseTensor], dtype: np.dtype, threads: int | None = None,
         backend: str = "auto") -> SparseTensor:
-    """The output of ``program`` on ``tensors`` (by input name, aliases included), as a SparseTensor."""
+    """The output of ``program`` on ``tensors`` (by input name, aliases included), as a SparseTensor.
+
+    What does not depend on the operands is made on the first call (``prepared``); index sizes
+    are memoized by the operands' shapes and the cost model's choice by their statistics.
+
+    >>> import numpy as np, zeroskip as zs
+    >>> p = zs.compile("y(i) = A(i,j) * x(j)", A="csr", x="dense")
+    >>> A, x = zs.as_tensor(np.array([[1.0, 0], [2, 3]]), format="csr"), zs.as_tensor(np.ones(2), format="dense")
+    >>> run(p, {"A": A, "x": x}, np.dtype(np.float64), threads=1).to_numpy().tolist()
+    [1.0, 5.0]
+    """
     if backend not in MODES:
         raise ConfigError(f"backend must be one of {', '.join(MODES)}, got {backend!r}")
     threads = get_num_threads() if threads is None else check_threads(threads)
-    a = program.schedule.assignment
-    dims = infer_dims(a, {n: t.shape for n, t in tensors.items() if n in a.inputs})
-    out_shape = tuple(dims[i] for i in a.lhs.indices)
-    program.epilogue.check(dims, a.lhs.indices)  # a bias vector against this call's shapes
+    prep = prepared(program)
+    dims, out_shape = prep.dims(tensors)
     dtype = _with_epilogue(dtype, program.epilogue)
     if backend == "auto":
-        backend = costmodel.choose(program, tensors, dims, threads).backend
+        backend = prep.backend(program, tensors, dims, threads)
     if backend == "dense":
         return _dense(program, tensors, out_shape, dtype)
-    c = compiled(program)
-    formats = c.nest.format_of
-    ready = {n: tensors[n] if tensors[n].format == formats[n] else tensors[n].asformat(formats[n])
-             for n in a.inputs}
-    fn = load_kernel(c.plan.source)
-    out_fmt = formats[a.output]
+    c, fn, wanted, out_fmt, returned_as_written = prep.kernel(program)
+    ready = {}
+    for n, fmt, serial in wanted:
+        t = tensors[n]
+        ready[n] = t if format_serial(t.format) == serial else t.asformat(fmt)
     out = execute(c.plan, fn, ready, dims, out_shape, out_fmt, dtype, program.epilogue, threads)
-    final = program.output_format
-    return out if final == out_fmt else out.asformat(final)
+    return out if returned_as_written else out.asformat(prep.final)
 
 
 def _with_epilogue(dtype: np.dtype, e) -> np.dtype:
     """Integer outputs become float when the epilogue adds or scales by a fraction."""
+    dtype = np.dtype(dtype)
+    if dtype.kind not in "iub" or e.empty:  # the common case, without reading the epilogue's values
+        return dtype
     values = [v for v in (e.scale, *(np.atleast_1d(e.bias) if e.bias is not None else ()), *(e.clamp or ()))
               if v is not None]
-    if dtype.kind in "iub" and any(float(v) != int(v) for v in values):
+    if any(float(v) != int(v) for v in values):
         return np.dtype(np.float64)
-    return np.dtype(dtype)
+    return dtype
 
 
 def _dense(program, tensors: dict[str, SparseTensor], out_shape, dtype) -> SparseTensor:

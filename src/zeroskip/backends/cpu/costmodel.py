@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 import numba
 import numpy as np
 
+from zeroskip.backends.cpu.keys import operand_key
 from zeroskip.compiler.schedule import OperandInfo, estimate_parts
 from zeroskip.config import cache_dir
 from zeroskip.formats.tensor import SparseTensor
@@ -59,19 +60,33 @@ _DECISIONS: dict[tuple, tuple] = {}  # a program called again on operands of the
 
 
 def choose(program, tensors: dict[str, SparseTensor], dims: dict[str, int], threads: int) -> Decision:
-    """Sparse kernel or dense numpy for these operands, and why."""
+    """Sparse kernel or dense numpy for these operands, and why (memoized: ``run`` asks on every call).
+
+    The memo key holds what the decision reads, all of it cheap to hash: the program's schedule
+    (by identity: the loop nest, the expression and the output format derive from it), the
+    calibration (by identity), the thread count, the index sizes, and each operand's
+    ``keys.operand_key`` (format, shape, stored entries per level, dtype; never a value).
+    Identities are checked against the entry, which holds the objects, so a reused id misses.
+
+    >>> import numpy as np, zeroskip as zs
+    >>> p = zs.compile("y(i) = A(i,j) * x(j)", A="csr", x="dense")
+    >>> A, x = zs.as_tensor(np.eye(3), format="csr"), zs.as_tensor(np.ones(3), format="dense")
+    >>> choose(p, {"A": A, "x": x}, {"i": 3, "j": 3}, 1) is choose(p, {"A": A, "x": x}, {"i": 3, "j": 3}, 1)
+    True
+    """
     cal = calibration()
-    nest = _cpu_nest(program)
-    infos = {n: quick_info(t) for n, t in tensors.items()}
-    key = (id(nest), id(cal), threads, tuple(sorted(dims.items())),
-           tuple((n, infos[n], len(t.vals), t.dtype.str) for n, t in sorted(tensors.items())))
+    schedule, assign = program.schedule, program.assignment
+    key = (id(schedule), id(cal), threads, tuple(dims.items()),
+           tuple([(n, operand_key(t)) for n, t in tensors.items()]))
     hit = _DECISIONS.get(key)
-    if hit is not None and hit[0] is nest and hit[1] is cal:  # ids are reused once objects die: check them
-        return hit[2]
+    if hit is not None and hit[0] is schedule and hit[1] is assign and hit[2] is cal:
+        return hit[3]
     if len(_DECISIONS) > 4096:
         _DECISIONS.clear()
+    nest = _cpu_nest(program)
+    infos = {n: quick_info(t) for n, t in tensors.items()}
     decision = _decide(program, nest, tensors, infos, dims, threads, cal)
-    _DECISIONS[key] = (nest, cal, decision)
+    _DECISIONS[key] = (schedule, assign, cal, decision)
     return decision
 
 
@@ -110,9 +125,9 @@ def _ms(seconds: float) -> str:
 
 
 def _cpu_nest(program):
-    from zeroskip.backends.cpu.backend import compiled
+    from zeroskip.backends.cpu.backend import prepared
 
-    return compiled(program).nest
+    return prepared(program).compiled(program).nest
 
 
 def quick_info(t: SparseTensor) -> OperandInfo:

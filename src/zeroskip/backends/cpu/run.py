@@ -15,8 +15,11 @@ Example:
 
 from __future__ import annotations
 
+import functools
+import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import fields
 
 import numpy as np
 
@@ -26,7 +29,7 @@ from zeroskip.compiler.epilogue import Epilogue
 from zeroskip.config import check_dense_alloc
 from zeroskip.formats.build import LevelArrays, choose_index_dtype
 from zeroskip.formats.format import Format
-from zeroskip.formats.tensor import SparseTensor
+from zeroskip.formats.tensor import SparseTensor, _verify_always
 
 MIN_PARALLEL_WORK = 4096  # driving entries below which one thread beats the pool's hand-off (~30 us)
 CHUNKS_PER_THREAD = 2  # spare chunks let a fast thread take over a slow one's share
@@ -39,16 +42,25 @@ _pool_lock = threading.Lock()
 
 def execute(plan: KernelPlan, fn, tensors: dict[str, SparseTensor], dims: dict[str, int], out_shape: tuple[int, ...],
             out_fmt: Format, dtype: np.dtype, epilogue: Epilogue, threads: int) -> SparseTensor:
-    """Run ``fn`` (the compiled ``plan``) on ``tensors`` (already in the plan's formats)."""
-    head = [dims[i] for i in sorted(dims)]
+    """Run ``fn`` (the compiled ``plan``) on ``tensors`` (already in the plan's formats).
+
+    >>> import numpy as np, zeroskip as zs
+    >>> from zeroskip.backends.cpu.backend import prepared
+    >>> p = zs.compile("y(i) = A(i,j) * x(j)", A="csr", x="dense")
+    >>> c, fn, _, out_fmt, _ = prepared(p).kernel(p)
+    >>> A, x = zs.as_tensor(np.array([[1.0, 0], [2, 3]]), format="csr"), zs.as_tensor(np.ones(2), format="dense")
+    >>> execute(c.plan, fn, {"A": A, "x": x}, {"i": 2, "j": 2}, (2,), out_fmt, np.dtype(np.float64),
+    ...         p.epilogue, 1).to_numpy().tolist()
+    [1.0, 5.0]
+    """
+    sizes, storage, parents, inner, crd_dtype = _launch(plan, dims, out_shape, out_fmt)
+    head = [*sizes]
     for name in plan.inputs:
         head += _tensor_args(tensors[name])
-    args: list = []
-    storage = out_fmt.storage_shape(out_shape)
     bounds = _chunks(plan, tensors, dims, threads)
     mask = None
     if plan.dense_output:
-        check_dense_alloc(int(np.prod(storage)), dtype.itemsize, f"the dense output {out_shape}")
+        check_dense_alloc(math.prod(storage), dtype.itemsize, f"the dense output {out_shape}")
         out_vals = np.zeros(storage if storage else (1,), dtype)
         head.append(out_vals)
         if plan.mask:
@@ -59,14 +71,9 @@ def execute(plan: KernelPlan, fn, tensors: dict[str, SparseTensor], dims: dict[s
         # Output entries per input entry, learnt from this kernel's last run: few resumes after the first.
         ratio = _output_ratio.get(plan.source, 1.0)
         capacity = max(256, int(1.25 * ratio * work / max(len(bounds) - 1, 1)))
-    args += _epilogue_args(epilogue, dtype)
-    args += [dtype.type(v) for v in plan.literals] + [dtype.type(0), np.empty(0, dtype)]
+    args = _epilogue_args(epilogue, dtype) + _scalar_args(plan, dtype)
 
-    counts = None
-    if plan.count_parents:
-        counts = np.zeros(int(np.prod(storage[:-1], dtype=np.int64)), np.int64)  # one per parent; none for 0 rows
-    inner = int(np.prod(storage[1:-1], dtype=np.int64)) if len(storage) > 1 else 0
-    crd_dtype = choose_index_dtype(storage, [])  # coordinates only need to hold the dimensions
+    counts = np.zeros(parents, np.int64) if plan.count_parents else None  # one per parent; none for 0 rows
 
     def call(lo: int, hi: int):
         if plan.dense_output:
@@ -90,12 +97,106 @@ def execute(plan: KernelPlan, fn, tensors: dict[str, SparseTensor], dims: dict[s
     if plan.dense_output:
         if mask is not None:
             _fill_unwritten(out_vals, mask, epilogue, out_fmt, plan)
-        levels = tuple(LevelArrays() for _ in out_fmt.levels)
-        return SparseTensor(out_shape, out_fmt, levels, out_vals.reshape(-1), _checked=False)
+        return trusted_tensor(out_shape, out_fmt, _no_arrays(out_fmt.ndim), out_vals.reshape(-1))
     _output_ratio[plan.source] = sum(count for count, _ in results) / max(work, 1)
     if counts is not None:
-        return _assemble_counted(results, counts, out_shape, out_fmt)
+        return _assemble_counted(results, counts, out_shape, out_fmt, storage)
     return _assemble(results, out_shape, out_fmt, dtype, plan.output_levels)
+
+
+_launches: dict[tuple, tuple] = {}  # (id(plan), id(out_fmt), index sizes, output shape) -> (plan, out_fmt, facts)
+
+
+def _launch(plan: KernelPlan, dims: dict[str, int], out_shape: tuple[int, ...], out_fmt: Format) -> tuple:
+    """What a run of ``plan`` at these index sizes needs, made once per sizes: the kernel's size arguments
+    (sorted by index name), the output's storage shape, its parents of the last level, the positions
+    below one top coordinate, and the coordinates' dtype.
+
+    Keyed by the plan's and format's identities (checked: the entry holds both) and the sizes.
+    """
+    key = (id(plan), id(out_fmt), tuple(dims.items()), out_shape)
+    hit = _launches.get(key)
+    if hit is not None and hit[0] is plan and hit[1] is out_fmt:
+        return hit[2]
+    storage = out_fmt.storage_shape(out_shape)
+    facts = (tuple(dims[i] for i in sorted(dims)), storage, math.prod(storage[:-1]),
+             math.prod(storage[1:-1]) if len(storage) > 1 else 0,
+             choose_index_dtype(storage, []))  # coordinates only need to hold the dimensions
+    if len(_launches) >= 4096:
+        _launches.clear()
+    _launches[key] = (plan, out_fmt, facts)
+    return facts
+
+
+_TENSOR_FIELDS = ("shape", "format", "levels", "vals", "_checked")
+# The fast path below fills these slots itself: should SparseTensor grow another field, it falls back to the constructor.
+_CAN_TRUST = (tuple(f.name for f in fields(SparseTensor)) == _TENSOR_FIELDS
+              and getattr(SparseTensor, "__slots__", None) == _TENSOR_FIELDS)
+# The slots' own setters: a frozen dataclass refuses setattr, and these are cheaper than object.__setattr__.
+_SET_SHAPE, _SET_FORMAT, _SET_LEVELS, _SET_VALS, _SET_CHECKED = (
+    (SparseTensor.__dict__[name].__set__ for name in _TENSOR_FIELDS) if _CAN_TRUST else (None,) * 5)
+
+
+def trusted_tensor(shape: tuple[int, ...], fmt: Format, levels: tuple[LevelArrays, ...], vals: np.ndarray) -> SparseTensor:
+    """A SparseTensor of arrays this module just built, which are valid by construction: its arrays are
+    made read-only in place and it skips the constructor's checks (about 3 us).
+
+    ``shape`` must be a tuple of ints and ``fmt`` a Format of as many levels, and no one else may
+    hold the arrays. With ``ZEROSKIP_VERIFY`` set (the test suite sets it) it goes through the
+    constructor instead, which verifies every level, so kernel bugs still surface in the tests.
+    Data from users never comes this way: their tensors are built and checked by the constructors.
+
+    >>> import numpy as np
+    >>> from zeroskip.formats.format import as_format
+    >>> t = trusted_tensor((3,), as_format("d"), (LevelArrays(),), np.array([1.0, 0, 2]))
+    >>> t.to_numpy().tolist(), t.vals.flags.writeable
+    ([1.0, 0.0, 2.0], False)
+    """
+    if not _CAN_TRUST or _verify_always():
+        return SparseTensor(shape, fmt, levels, vals, _checked=False)
+    for arrays in levels:
+        if arrays.pos is not None:
+            arrays.pos.flags.writeable = False
+        if arrays.crd is not None:
+            arrays.crd.flags.writeable = False
+    vals.flags.writeable = False
+    t = object.__new__(SparseTensor)
+    _SET_SHAPE(t, shape)
+    _SET_FORMAT(t, fmt)
+    _SET_LEVELS(t, levels)
+    _SET_VALS(t, vals)
+    _SET_CHECKED(t, False)
+    return t
+
+
+_EMPTY_LEVEL = LevelArrays()  # frozen, holds no arrays: every dense level can share it
+
+
+@functools.lru_cache(maxsize=64)
+def _no_arrays(ndim: int) -> tuple[LevelArrays, ...]:
+    return (_EMPTY_LEVEL,) * ndim
+
+
+_scalars: dict[int, tuple[KernelPlan, dict]] = {}  # id(plan) -> (plan, dtype -> its literals, zero, typing array)
+
+
+def _scalar_args(plan: KernelPlan, dtype: np.dtype) -> list:
+    """The plan's literals, a zero and an empty values array, in ``dtype``: made once per plan and dtype.
+
+    Keyed by the plan's identity (the entry holds the plan, so its id cannot be reused while
+    the entry lives): literals that compare equal may differ (0.0 and -0.0), so not by value.
+    """
+    hit = _scalars.get(id(plan))
+    if hit is None or hit[0] is not plan:
+        if len(_scalars) >= 4096:
+            _scalars.clear()
+        hit = _scalars[id(plan)] = (plan, {})
+    by_dtype = hit[1]
+    args = by_dtype.get(dtype)
+    if args is None:
+        # The empty array only types the kernel's values; it is never written, so calls may share it.
+        args = by_dtype[dtype] = [dtype.type(v) for v in plan.literals] + [dtype.type(0), np.empty(0, dtype)]
+    return args
 
 
 def _grown(buf: np.ndarray, keep: int, size: int) -> np.ndarray:
@@ -104,24 +205,43 @@ def _grown(buf: np.ndarray, keep: int, size: int) -> np.ndarray:
     return out
 
 
+_INT32 = np.dtype(np.int32).num  # comparing type numbers is a tenth of comparing a dtype with np.int32
+
+
 def _unsigned(a: np.ndarray) -> np.ndarray:
     """int32 metadata as uint32 (a free view): numba then skips negative-index wraparound on every
     access (a third of SpMV's time). int64 stays signed: uint64 with int64 would promote to float."""
-    return a.view(np.uint32) if a.dtype == np.int32 else a
+    return a.view(np.uint32) if a.dtype.num == _INT32 else a
 
 
 def _tensor_args(t: SparseTensor) -> list:
-    args, leading = [], 0
-    for level, (lv, arrays) in enumerate(zip(t.format.levels, t.levels)):
-        if not lv.full:
-            args += [_unsigned(arrays.pos), _unsigned(arrays.crd)]
-            leading = level + 1
-    storage = t.format.storage_shape(t.shape)
+    """The kernel's arguments for one operand: pos and crd of each compressed level, then the values
+    shaped as the dense levels below the last compressed one."""
+    fmt = t.format
+    hit = _layouts.get(id(fmt))
+    if hit is None or hit[0] is not fmt:  # the entry holds its format: a reused id misses
+        if len(_layouts) >= 4096:
+            _layouts.clear()
+        compressed = tuple(level for level, lv in enumerate(fmt.levels) if not lv.full)
+        hit = _layouts[id(fmt)] = (fmt, compressed, compressed[-1] + 1 if compressed else 0)
+    _, compressed, leading = hit
+    args = []
+    for level in compressed:
+        arrays = t.levels[level]
+        args += (_unsigned(arrays.pos), _unsigned(arrays.crd))
+    vals = t.vals
+    if leading == len(t.shape):  # no dense levels below: the values as they are (1-d)
+        args.append(vals if vals.ndim == 1 else vals.reshape(-1))
+        return args
+    storage = fmt.storage_shape(t.shape)
     if leading == 0:
-        vals = t.vals.reshape(storage if storage else (1,))
+        args.append(vals.reshape(storage if storage else (1,)))
     else:
-        vals = t.vals.reshape((-1, *storage[leading:]))
-    return [*args, vals]
+        args.append(vals.reshape((-1, *storage[leading:])))
+    return args
+
+
+_layouts: dict[int, tuple[Format, tuple[int, ...], int]] = {}  # id(format) -> (it, compressed levels, 1 + the last)
 
 
 def _epilogue_args(e: Epilogue, dtype: np.dtype) -> list:
@@ -138,8 +258,10 @@ def _epilogue_args(e: Epilogue, dtype: np.dtype) -> list:
 def _chunks(plan: KernelPlan, tensors: dict[str, SparseTensor], dims: dict[str, int], threads: int) -> list[int]:
     """Coordinate boundaries of the root loop: equal shares of the driving operand's stored entries."""
     dim = dims[plan.root_index] if plan.root_index is not None else 0
+    if plan.split_index is None or threads <= 1:
+        return [0, dim]
     drivers = [tensors[name] for name in plan.root_tensors]
-    if plan.split_index is None or threads <= 1 or not drivers:
+    if not drivers:
         return [0, dim]
     driver = max(drivers, key=lambda t: len(t.vals))
     if len(driver.vals) < MIN_PARALLEL_WORK:
@@ -235,23 +357,26 @@ def _assemble(results: list, shape: tuple[int, ...], fmt: Format, dtype: np.dtyp
             levels.append(LevelArrays(pos=pos, crd=crd))
         else:
             levels.append(LevelArrays())
-    return SparseTensor(shape, fmt, tuple(levels), out_vals, _checked=False)
+    return trusted_tensor(shape, fmt, tuple(levels), out_vals)
 
 
-def _assemble_counted(results: list, counts: np.ndarray, shape: tuple[int, ...], fmt: Format) -> SparseTensor:
+def _assemble_counted(results: list, counts: np.ndarray, shape: tuple[int, ...], fmt: Format,
+                      storage: tuple[int, ...]) -> SparseTensor:
     """Dense levels over one compressed level (CSR, a sparse vector): pos is the prefix sum of the counts."""
-    sizes = [n for n, _ in results]
-    crd = np.concatenate([b[0][:n] for n, (_, b) in zip(sizes, results)])
-    vals = np.concatenate([b[1][:n] for n, (_, b) in zip(sizes, results)])
-    storage = fmt.storage_shape(shape)
+    if len(results) == 1:  # one chunk: copy out of the (larger) buffers, no concatenation
+        n, buffers = results[0]
+        crd, vals = buffers[0][:n].copy(), buffers[1][:n].copy()
+    else:
+        crd = np.concatenate([b[0][:n] for n, b in results])
+        vals = np.concatenate([b[1][:n] for n, b in results])
     index = choose_index_dtype(storage, [len(counts), len(vals)])
     pos = np.zeros(len(counts) + 1, index)  # int64 only when the entries outgrow int32
     if len(storage) == 1:
         pos[1] = len(vals)  # one parent: every entry (its count was kept across resumes)
     else:
-        np.cumsum(counts, out=pos[1:])
-    levels = (*(LevelArrays() for _ in storage[:-1]), LevelArrays(pos=pos, crd=crd.astype(index, copy=False)))
-    return SparseTensor(shape, fmt, levels, vals, _checked=False)
+        np.add.accumulate(counts, dtype=index, out=pos[1:])  # sums fit: the total is len(vals)
+    levels = (*_no_arrays(len(storage) - 1), LevelArrays(pos=pos, crd=crd.astype(index, copy=False)))
+    return trusted_tensor(shape, fmt, levels, vals)
 
 
 def _fill_unwritten(out_vals: np.ndarray, mask: np.ndarray, e: Epilogue, fmt: Format, plan: KernelPlan) -> None:

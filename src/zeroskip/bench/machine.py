@@ -44,7 +44,8 @@ def machine_info() -> dict:
 class OtherLoad:
     """Cores kept busy by *other* processes between ``start()`` and ``stop()`` (Linux /proc/stat; None elsewhere).
 
-    Busy cores of the whole machine minus this process's CPU time over the wall time. Benchmarks
+    Busy cores of the whole machine minus the CPU time of this process and of its children that
+    ended in the interval, over the wall time. Benchmarks
     run while other work competes for the cores are noise; the runner records and flags them.
     """
 
@@ -66,8 +67,9 @@ class OtherLoad:
             fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
         except (OSError, ValueError):
             return None
-        times = os.times()
-        return sum(fields), fields[3] + fields[4], times.user + times.system, time.perf_counter()
+        times = os.times()  # this process and its reaped children (benchmark workers are ours, not other load)
+        own = times.user + times.system + times.children_user + times.children_system
+        return sum(fields), fields[3] + fields[4], own, time.perf_counter()
 
 
 def busy_cores(interval: float = 0.5) -> float | None:

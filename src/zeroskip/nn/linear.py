@@ -120,9 +120,8 @@ class SparseLinear(nn.Module):
         version = (self.weight._version, id(self.weight), None if self.bias is None else (self.bias._version, id(self.bias)))
         if self._programs is None or self._built != version:
             w = self.weight.detach().float().numpy()
-            epilogue = Epilogue() if self.bias is None else Epilogue(bias=self.bias.detach().float().numpy().copy(),
-                                                                     bias_index="o")
-            dense_act = zs_compile(DENSE_ACT, W=as_tensor(w, format="csr"), Xt="dense", out="dense", epilogue=epilogue)
+            epilogue = bias_epilogue(self.bias)
+            dense_act = compile_dense_act(w, self.bias)
             sparse_act = zs_compile(SPARSE_ACT, X="csr", Wt=as_tensor(np.ascontiguousarray(w.T), format="csr"),
                                     out="dense", epilogue=epilogue)
             self._programs, self._built, self._predictions = (dense_act, sparse_act), version, {}
@@ -145,15 +144,11 @@ class SparseLinear(nn.Module):
             x[:, ::2] = 1.0
             tensors = {"X": as_tensor(x, format="csr"), "Wt": sparse_act.bound_tensors()["Wt"]}
             sparse_s = costmodel.choose(sparse_act, tensors, {"b": rows, "i": n_in, "o": n_out}, threads).sparse_s
+            prediction = (sparse_s, dense_gemm_s(rows, n_in, n_out))
         else:
-            tensors = {"W": dense_act.bound_tensors()["W"], "Xt": as_tensor(np.ones((n_in, rows), np.float32),
-                                                                          format="dense")}
-            sparse_s = costmodel.choose(dense_act, tensors, {"b": rows, "i": n_in, "o": n_out}, threads).sparse_s
-        # The dense side as this layer runs it: the weight is dense already, so no densifying.
-        cal = costmodel.calibration()
-        dense_s = 2.0 * rows * n_in * n_out / cal.dense_flops.get("float32", cal.dense_flops["float64"])
-        self._predictions[key] = (sparse_s, dense_s)
-        return sparse_s, dense_s
+            prediction = predict_dense_act(dense_act, rows, threads)
+        self._predictions[key] = prediction
+        return prediction
 
     def explain(self, rows: tuple[int, ...] = (1, 64, 256)) -> str:
         """Which path a call with each number of input rows takes, and the cost model's reason.
@@ -225,7 +220,68 @@ class SparseLinear(nn.Module):
             xs = SparseTensor.from_torch(flat, format="csr")
             y = sparse_act_program.run(X=xs, threads=threads, backend="sparse").to_numpy()
         else:
-            xt = as_tensor(np.ascontiguousarray(flat.numpy().T), format="dense")
-            y = dense_act_program.run(Xt=xt, threads=threads, backend="sparse").to_numpy().T
+            y = run_dense_act(dense_act_program, flat.numpy().T, threads).T
         out = torch.from_numpy(np.array(y, dtype=np.float32, order="C"))  # owned and writable
         return out.reshape(*lead, self.out_features)
+
+
+# ---- the dense-activation program, shared with SparseConv2d (im2col) -----------------------------------
+
+PREDICT_MAX_ROWS = 4096  # predictions beyond this many rows scale linearly (both sides are linear in rows)
+
+
+def bias_epilogue(bias: torch.Tensor | None) -> Epilogue:
+    """The epilogue adding ``bias`` along the output index ``o`` (none without a bias).
+
+    >>> bias_epilogue(torch.ones(3)).bias_index
+    'o'
+    """
+    return Epilogue() if bias is None else Epilogue(bias=bias.detach().float().numpy().copy(), bias_index="o")
+
+
+def compile_dense_act(w: np.ndarray, bias: torch.Tensor | None) -> Program:
+    """``Yt(o,b) = W(o,i) * Xt(i,b)`` (+ bias along ``o``) for the 2-D weight ``w``, bound in CSR.
+
+    >>> p = compile_dense_act(np.eye(2, dtype=np.float32), None)
+    >>> run_dense_act(p, np.array([[1.0], [2.0]], np.float32), 1).tolist()
+    [[1.0], [2.0]]
+    """
+    return zs_compile(DENSE_ACT, W=as_tensor(np.ascontiguousarray(w, dtype=np.float32), format="csr"), Xt="dense",
+                      out="dense", epilogue=bias_epilogue(bias))
+
+
+def run_dense_act(program: Program, xt: np.ndarray, threads: int) -> np.ndarray:
+    """The program of ``compile_dense_act`` on the (in, rows) activations ``xt``: the (out, rows) result.
+
+    >>> p = compile_dense_act(np.array([[0.0, 2.0]], np.float32), torch.ones(1))
+    >>> run_dense_act(p, np.array([[5.0, 5.0], [1.0, 3.0]], np.float32), 1).tolist()
+    [[3.0, 7.0]]
+    """
+    xt = as_tensor(np.ascontiguousarray(xt, dtype=np.float32), format="dense")
+    return program.run(Xt=xt, threads=threads, backend="sparse").to_numpy()
+
+
+def dense_gemm_s(rows: int, n_in: int, n_out: int) -> float:
+    """Predicted seconds of the dense (rows x in) @ (in x out) product at the calibrated float32 BLAS rate.
+
+    >>> dense_gemm_s(64, 128, 128) == 2 * dense_gemm_s(32, 128, 128)
+    True
+    """
+    cal = costmodel.calibration()
+    return 2.0 * rows * n_in * n_out / cal.dense_flops.get("float32", cal.dense_flops["float64"])
+
+
+def predict_dense_act(program: Program, rows: int, threads: int) -> tuple[float, float]:
+    """The cost model's (sparse kernel, dense BLAS) seconds for ``program`` (``compile_dense_act``) on
+    ``rows`` dense activation rows; the dense side has the weight dense already (no densifying).
+
+    >>> sparse_s, dense_s = predict_dense_act(compile_dense_act(np.eye(8, dtype=np.float32), None), 16, 1)
+    >>> sparse_s > 0 and dense_s > 0
+    True
+    """
+    w = program.bound_tensors()["W"]
+    n_out, n_in = w.shape
+    probe = max(1, min(rows, PREDICT_MAX_ROWS))  # a probe of all ones, not the rows themselves: bounded memory
+    tensors = {"W": w, "Xt": as_tensor(np.ones((n_in, probe), np.float32), format="dense")}
+    sparse_s = costmodel.choose(program, tensors, {"b": probe, "i": n_in, "o": n_out}, threads).sparse_s
+    return sparse_s * max(rows, 1) / probe, dense_gemm_s(rows, n_in, n_out)

@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from zeroskip.hardware.baseline import cpu_energy_baseline, measure_rapl
+from zeroskip.nn.conv import SparseConv2d
 from zeroskip.nn.linear import SparseLinear
 from zeroskip.nn.sparsify import sparsify
 from zeroskip.nn.trace import HostOp, TracedModel, _inputs, trace
@@ -149,7 +150,7 @@ class ModelSimulation:
         if self.cpu:
             for key, what in (("dense", "dense torch"), ("sparsified", "sparsify(model)")):
                 c = self.cpu[key]
-                extra = f", {c['sparse_layers']} SparseLinear layers" if "sparse_layers" in c else ""
+                extra = f", {c['sparse_layers']} sparse layers" if "sparse_layers" in c else ""
                 lines.append(f"CPU {what} (measured, median of {c['repeats']}, {c['threads']} threads{extra}): "
                              f"{c['seconds'] * 1e6:.1f} us; energy {c['energy_j'] * 1e6:.1f} uJ ({c['energy_label']})")
             for key in ("dense", "sparsified"):
@@ -222,7 +223,7 @@ def simulate(model: nn.Module, example_inputs, *, arch=None, energy=None, mode: 
             fast = sparsify(model, **(sparsify_options or {}))
             fast.eval()
             sparse = _measure(fast, inputs, repeats)
-            sparse["sparse_layers"] = sum(isinstance(m, SparseLinear) for m in fast.modules())
+            sparse["sparse_layers"] = sum(isinstance(m, (SparseLinear, SparseConv2d)) for m in fast.modules())
         finally:
             model.train(was_training)
         cpu = {"dense": dense, "sparsified": sparse}

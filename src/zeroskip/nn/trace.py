@@ -15,6 +15,11 @@ How a model is traced:
    - ``nn.Linear``, ``SparseLinear``, ``F.linear``: ``Y(b,o) = X(b,i) * W(o,i)`` (leading input
      dimensions flattened into ``b``); W in CSR; X in CSR when at least ``ACT_CSR_SPARSITY`` (50%)
      of it is zero, else dense;
+   - ``nn.Conv2d``, ``SparseConv2d``, ``F.conv2d`` (groups=1, zero padding) as an im2col matmul: the same
+     ``Y(b,o) = X(b,i) * W(o,i)`` with X the unfolded input patches (one row per image and output
+     pixel, ``i`` over in_channels x kh x kw) and W the weight as (out_channels, in_channels*kh*kw);
+     ``Y`` is the output channels-last, (N*out_h*out_w, out_channels). A vector add after a conv is
+     not fused (its last dimension is the width, not the channels);
    - ``torch.matmul`` / ``@`` / ``mm`` of two 2-D tensors: ``C(i,k) = A(i,j) * B(j,k)`` (each operand
      CSR or dense by the same 50% rule);
    - ``+``, ``*``, ``-`` of two same-shape tensors: ``C(i,j) = A(i,j) + B(i,j)`` etc. (flattened to 2-D).
@@ -23,10 +28,10 @@ How a model is traced:
    vector along the last dimension) or a scale (multiplication by a number) is fused as the
    program's epilogue (``zeroskip.Epilogue``: ``clamp(relu(scale * v + bias))``, fused in that
    order only) and gets no program of its own; the layer's note names it.
-4. Everything else (softmax, layernorm, gelu, conv2d, reshape/view/flatten/getitem, an epilogue with
-   no program to fuse into, ...) is a host op: listed by name and type in ``TracedModel.host_ops``
-   ("run on the modelled host"), never dropped. Placeholders, parameters (``get_attr``) and the
-   output node are not operations.
+4. Everything else (softmax, layernorm, gelu, pooling, grouped convolutions, reshape/view/flatten/
+   getitem, an epilogue with no program to fuse into, ...) is a host op: listed by name and type in
+   ``TracedModel.host_ops`` ("run on the modelled host"), never dropped. Placeholders, parameters
+   (``get_attr``) and the output node are not operations.
 
 Example:
     >>> import torch
@@ -56,9 +61,10 @@ from zeroskip.compiler.epilogue import Epilogue
 from zeroskip.compiler.program import Program
 from zeroskip.compiler.program import compile as zs_compile
 from zeroskip.formats.convert import as_tensor
+from zeroskip.nn.conv import SparseConv2d, im2col
 from zeroskip.nn.linear import SparseLinear
 
-__all__ = ["ACT_CSR_SPARSITY", "HostOp", "TracedLayer", "TracedModel", "trace"]
+__all__ = ["ACT_CSR_SPARSITY", "HostOp", "TracedLayer", "TracedModel", "channels_last_rows", "trace"]
 
 ACT_CSR_SPARSITY = 0.5  # an operand with at least this fraction of zeros is passed in CSR, else dense
 LINEAR = "Y(b,o) = X(b,i) * W(o,i)"
@@ -178,10 +184,10 @@ def _snap(v):
 
 
 class _Tracer(fx.Tracer):
-    """torch.fx's tracer with SparseLinear (whose forward branches on values) kept a leaf."""
+    """torch.fx's tracer with SparseLinear and SparseConv2d (whose forwards branch on values) kept leaves."""
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        return isinstance(m, SparseLinear) or super().is_leaf_module(m, qualname)
+        return isinstance(m, (SparseLinear, SparseConv2d)) or super().is_leaf_module(m, qualname)
 
 
 class _Recorder(fx.Interpreter):
@@ -245,7 +251,7 @@ def _hook_records(model: nn.Module, inputs: tuple) -> tuple[list[_Rec], object]:
         return hook
 
     handles = [m.register_forward_hook(hook_for(name)) for name, m in model.named_modules()
-               if name and (not list(m.children()) or isinstance(m, SparseLinear))]
+               if name and (not list(m.children()) or isinstance(m, (SparseLinear, SparseConv2d)))]
     try:
         with torch.no_grad():
             out = model(*inputs)
@@ -263,6 +269,7 @@ def _hook_records(model: nn.Module, inputs: tuple) -> tuple[list[_Rec], object]:
 # ---- classification ----------------------------------------------------------------------------------
 
 _LINEAR_FNS = {F.linear}
+_CONV_FNS = {F.conv2d, torch.conv2d}
 _MATMUL_FNS = {torch.matmul, operator.matmul, torch.mm}
 _ELEMENTWISE_FNS = {operator.add: "add", torch.add: "add", operator.iadd: "add", operator.mul: "mul",
                     torch.mul: "mul", operator.imul: "mul", operator.sub: "sub", torch.sub: "sub"}
@@ -285,11 +292,13 @@ def _op_name(r: _Rec) -> str:
 
 
 def _kind(r: _Rec) -> str:
-    """'linear', 'matmul', 'add'/'mul'/'sub', 'relu', 'clamp', or 'host'."""
+    """'linear', 'conv', 'matmul', 'add'/'mul'/'sub', 'relu', 'clamp', or 'host'."""
     t, m = r.target, r.module
     if r.kind == "call_module":
         if isinstance(m, (nn.Linear, SparseLinear)):
             return "linear"
+        if isinstance(m, (nn.Conv2d, SparseConv2d)):
+            return "conv"
         if isinstance(m, nn.ReLU):
             return "relu"
         if isinstance(m, nn.Hardtanh):
@@ -301,6 +310,8 @@ def _kind(r: _Rec) -> str:
                 "clamp": "clamp", "clip": "clamp"}.get(name, "host")
     if t in _LINEAR_FNS:
         return "linear"
+    if t in _CONV_FNS:
+        return "conv"
     if t in _MATMUL_FNS:
         return "matmul"
     if t in _ELEMENTWISE_FNS:
@@ -373,6 +384,38 @@ def _to2d(t: torch.Tensor) -> torch.Tensor:
     return t.reshape(1, -1) if t.ndim == 1 else t.reshape(-1, t.shape[-1])
 
 
+def channels_last_rows(t: torch.Tensor) -> torch.Tensor:
+    """A conv output (N, C, H, W) or (C, H, W) as the im2col program's (N*H*W, C) rows.
+
+    >>> channels_last_rows(torch.arange(8.0).reshape(1, 2, 2, 2)).tolist()
+    [[0.0, 4.0], [1.0, 5.0], [2.0, 6.0], [3.0, 7.0]]
+    """
+    t = t if t.ndim == 4 else t.unsqueeze(0)
+    return t.permute(0, 2, 3, 1).reshape(-1, t.shape[1])
+
+
+def _conv_spec(r: _Rec):
+    """(expr, operands, weight name, bias) of a Conv2d as an im2col matmul, or (None, reason)."""
+    if r.kind == "call_module":
+        m = r.module
+        x, w, b = r.args[0], m.weight, m.bias
+        stride, padding, dilation, groups = m.stride, m.padding, m.dilation, m.groups
+        if getattr(m, "padding_mode", "zeros") != "zeros":
+            return None, f"padding_mode={m.padding_mode!r}: only zero padding is mapped"
+    else:
+        x, w, b = r.args[0], _arg(r, 1, "weight"), _arg(r, 2, "bias")
+        stride, padding = _arg(r, 3, "stride", 1), _arg(r, 4, "padding", 0)
+        dilation, groups = _arg(r, 5, "dilation", 1), _arg(r, 6, "groups", 1)
+    if groups != 1:
+        return None, f"groups={groups}: only groups=1 convolutions are mapped"
+    if not (_is_float(x) and _is_float(w) and x.ndim in (3, 4) and w.ndim == 4):
+        return None, "conv2d of non-float operands or of an input that is not (N, C, H, W) / (C, H, W)"
+    xb = x.detach().float() if x.ndim == 4 else x.detach().float().unsqueeze(0)
+    cols, _ = im2col(xb, tuple(w.shape[-2:]), stride, padding, dilation)
+    patches = cols.transpose(1, 2).reshape(-1, cols.shape[1])  # (images * out pixels, in * kh * kw)
+    return (LINEAR, {"X": patches, "W": w.detach().reshape(w.shape[0], -1)}, "W", b), ""
+
+
 def _mappable(r: _Rec, kind: str):
     """(expr, operands, weight-operand name, bias) when ``r`` maps onto a program, else (None, reason)."""
     if kind == "linear":
@@ -383,6 +426,8 @@ def _mappable(r: _Rec, kind: str):
         if not (_is_float(x) and _is_float(w) and x.ndim >= 1):
             return None, "linear of non-float or scalar operands"
         return (LINEAR, {"X": _to2d(x.detach()), "W": w.detach()}, "W", b), ""
+    if kind == "conv":
+        return _conv_spec(r)
     if kind == "matmul":
         a, bmat = r.args[0], r.args[1] if len(r.args) > 1 else None
         if not (_is_float(a) and _is_float(bmat) and a.ndim == 2 and bmat.ndim == 2):
@@ -399,7 +444,7 @@ def _mappable(r: _Rec, kind: str):
 
 def _build_layer(r: _Rec, kind: str, spec, records: dict[str, _Rec]) -> tuple[TracedLayer, set[str]]:
     expr, operands, weight, bias = spec
-    out_index = "o" if kind == "linear" else ("k" if kind == "matmul" else "j")
+    out_index = "o" if kind in ("linear", "conv") else ("k" if kind == "matmul" else "j")
     stages: dict[str, object] = {}
     if bias is not None:
         stages["bias"] = bias.detach().float().numpy().copy()
@@ -408,7 +453,7 @@ def _build_layer(r: _Rec, kind: str, spec, records: dict[str, _Rec]) -> tuple[Tr
     current, out = r, r.output
     while len(current.users) == 1 and current.users[0] in records:
         nxt = records[current.users[0]]
-        step = _epilogue_step(nxt, current.name, tuple(out.shape))
+        step = _epilogue_step(nxt, current.name, () if kind == "conv" else tuple(out.shape))  # () : no vector bias
         if step is None:
             break
         stage, value = step
@@ -425,14 +470,17 @@ def _build_layer(r: _Rec, kind: str, spec, records: dict[str, _Rec]) -> tuple[Tr
     out_format = None  # the schedule's choice, unless the epilogue turns zeros into nonzeros:
     if _zero_sensitive(stages):  # then every output entry must be written, as torch does
         out_format = "dense"
-        if kind not in ("linear", "matmul"):  # SAM cannot write a dense output from an intersection
+        if kind not in ("linear", "conv", "matmul"):  # SAM cannot write a dense output from an intersection
             formats = dict.fromkeys(operands, "dense")
     program = zs_compile(expr, out=out_format, epilogue=epilogue,
                          **{n: as_tensor(_np(t), format=formats[n]) for n, t in operands.items()})
-    output = _to2d(out.detach()) if isinstance(out, torch.Tensor) else out
+    to_rows = channels_last_rows if kind == "conv" else _to2d
+    output = to_rows(out.detach()) if isinstance(out, torch.Tensor) else out
     first = next(iter(operands))
     out_name = expr.split("(")[0]
     notes = [f"{n} {formats[n]}" for n in operands]
+    if kind == "conv":
+        notes.insert(0, "im2col: X = input patches, Y channels-last")
     if bias is not None:
         fused_desc.insert(0, "bias")
     if fused_desc:
@@ -485,7 +533,7 @@ def trace(model: nn.Module, example_inputs) -> TracedModel:
             continue
         kind = _kind(r)
         shape = tuple(r.output.shape) if isinstance(r.output, torch.Tensor) else None
-        if kind in ("linear", "matmul", "add", "mul", "sub"):
+        if kind in ("linear", "conv", "matmul", "add", "mul", "sub"):
             spec, why = _mappable(r, kind)
             if spec is not None:
                 layer, absorbed = _build_layer(r, kind, spec, by_name)

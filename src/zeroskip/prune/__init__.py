@@ -1,7 +1,9 @@
 """Pruning that creates the zeros: magnitude (per layer and global), N:M, block, Wanda; gradual schedules.
 
 ``masks`` holds pure numpy functions on weight arrays (True keeps a weight); ``torch_prune``
-applies them to PyTorch models and keeps them applied through fine-tuning. torch is imported only
+applies them to PyTorch models and keeps them applied through fine-tuning; ``calibration``
+gathers Wanda's input norms (padding tokens left out); ``distill`` recovers a pruned model by
+training it against the dense model's outputs, masks kept. torch is imported only
 when a model is pruned, so importing this package stays light.
 
 Example:
@@ -13,6 +15,8 @@ Example:
     0.9
 """
 
+from zeroskip.prune.calibration import activation_norms
+from zeroskip.prune.distill import DistillResult, distill, mean_cosine
 from zeroskip.prune.masks import (
     block_mask,
     global_magnitude_masks,
@@ -29,7 +33,6 @@ from zeroskip.prune.torch_prune import (
     GradualPruner,
     LayerSparsity,
     PruneState,
-    activation_norms,
     apply_masks,
     current_masks,
     format_report,
@@ -40,6 +43,7 @@ from zeroskip.prune.torch_prune import (
 )
 
 __all__ = [
+    "DistillResult",
     "GradualPruner",
     "LayerSparsity",
     "PruneState",
@@ -48,12 +52,14 @@ __all__ = [
     "block_mask",
     "cubic_sparsity",
     "current_masks",
+    "distill",
     "format_report",
     "global_magnitude_masks",
     "global_score_masks",
     "load_pruned",
     "magnitude_mask",
     "mask_sparsity",
+    "mean_cosine",
     "nm_mask",
     "prune_model",
     "remove_pruning",

@@ -32,22 +32,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from zeroskip.errors import ConfigError, MissingDependencyError, ShapeError
+from zeroskip.errors import ConfigError, ShapeError
+from zeroskip.prune.calibration import PADDING_MASK, _torch, activation_norms
+from zeroskip.prune.calibration import as_batches as _batches
+from zeroskip.prune.calibration import call_batch as _call
 from zeroskip.prune import masks as M
 from zeroskip.prune.schedule import cubic_sparsity
 
 METHODS = ("magnitude", "global", "nm", "block", "wanda")
 GRADUAL_METHODS = ("magnitude", "global", "block")
-
-
-def _torch():
-    try:
-        import torch
-    except ImportError as exc:
-        raise MissingDependencyError(
-            "PyTorch is needed to prune models; install the `torch` extra (pip install 'zeroskip[torch]')"
-        ) from exc
-    return torch
 
 
 @functools.cache
@@ -222,64 +215,6 @@ def load_pruned(model, state_dict: Mapping, strict: bool = True) -> PruneState:
 
 
 # ---------------------------------------------------------------------------------------------
-# Calibration (Wanda) and running batches
-
-
-def _call(model, batch):
-    if isinstance(batch, Mapping):
-        return model(**batch)
-    if isinstance(batch, tuple):
-        return model(*batch)
-    return model(batch)
-
-
-def _batches(inputs) -> list:
-    """A tensor or a tuple is one batch; any other iterable (list, generator, DataLoader) yields batches."""
-    torch = _torch()
-    if isinstance(inputs, (torch.Tensor, tuple, Mapping)):
-        return [inputs]
-    if isinstance(inputs, Iterable):
-        return list(inputs)
-    raise ConfigError(f"inputs must be a tensor, a tuple of arguments, or an iterable of batches, got "
-                      f"{type(inputs).__name__}")
-
-
-def activation_norms(model, calibration, layers: Mapping) -> dict[str, np.ndarray]:
-    """Per-input-feature L2 norms of each layer's inputs over the calibration batches (forward hooks).
-
-    Every batch runs through the dense model under ``no_grad``; a Linear's input (..., in) counts
-    every leading position as one sample.
-    """
-    torch = _torch()
-    sums: dict[str, torch.Tensor] = {}
-    handles = []
-
-    def hook_for(name):
-        def hook(module, args, output):
-            x = args[0].detach()
-            x = x.reshape(-1, x.shape[-1]).to(torch.float64)
-            sq = (x * x).sum(dim=0).cpu()
-            sums[name] = sq if name not in sums else sums[name] + sq
-        return hook
-
-    for name, mod in layers.items():
-        if not isinstance(mod, torch.nn.Linear):
-            raise ConfigError(f"Wanda prunes nn.Linear layers only; {name!r} is a {type(mod).__name__}")
-        handles.append(mod.register_forward_hook(hook_for(name)))
-    try:
-        with torch.no_grad():
-            for batch in _batches(calibration):
-                _call(model, batch)
-    finally:
-        for h in handles:
-            h.remove()
-    missing = [n for n in layers if n not in sums]
-    if missing:
-        raise ConfigError(f"the calibration batches never reached layers {missing}; give at least one batch")
-    return {n: np.sqrt(sums[n].numpy()) for n in layers}
-
-
-# ---------------------------------------------------------------------------------------------
 # One-shot pruning
 
 
@@ -311,14 +246,15 @@ def _layer_masks(chosen: dict, method: str, sparsity, n: int, m: int, block, nor
 
 def prune_model(model, method: str = "magnitude", sparsity: float | None = 0.5, *, n: int = 2, m: int = 4,
                 block: tuple[int, int] = (4, 4), calibration=None, layers=None,
-                include_conv: bool = False) -> PruneState:
+                include_conv: bool = False, padding_mask: str | None = PADDING_MASK) -> PruneState:
     """Prune a model's layers in place and keep the masks applied through later training.
 
     ``method``: ``"magnitude"`` (per layer), ``"global"`` (one threshold over all chosen layers),
     ``"nm"`` (``n`` of every ``m`` along the input dimension; ``sparsity`` is ignored), ``"block"``
     (``block`` tiles of lowest L2 norm; Conv weights are viewed as (out, in * kernel)) or
     ``"wanda"`` (needs ``calibration``, an iterable of input batches; with ``n``/``m`` it is
-    N:M Wanda when ``sparsity`` is None). ``layers``: names of submodules (default: every
+    N:M Wanda when ``sparsity`` is None; a mapping batch's ``padding_mask`` entry, default
+    ``attention_mask``, keeps padding tokens out of the norms: see ``activation_norms``). ``layers``: names of submodules (default: every
     ``nn.Linear``, plus Conv layers with ``include_conv``). Masks are computed from the current
     effective weights. Returns the masks (a snapshot).
 
@@ -337,7 +273,7 @@ def prune_model(model, method: str = "magnitude", sparsity: float | None = 0.5, 
     if method == "wanda":
         if calibration is None:
             raise ConfigError("method='wanda' needs calibration input batches (calibration=[batch, ...])")
-        norms = activation_norms(model, calibration, chosen)
+        norms = activation_norms(model, calibration, chosen, padding_mask=padding_mask)
         if sparsity is None:
             weights = {k: _weight_numpy(mod) for k, mod in chosen.items()}
             masks = {k: M.wanda_mask(w, norms[k], nm=(n, m)) for k, w in weights.items()}

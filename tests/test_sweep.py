@@ -10,7 +10,7 @@ import pytest
 
 from zeroskip.bench.store import ResultStore
 from zeroskip.sweep.engine import run_batch, run_sweep
-from zeroskip.sweep.point import arch_spec, evaluate, evaluate_batch_limited, evaluate_limited
+from zeroskip.sweep.point import arch_spec, evaluate, evaluate_batch_limited, evaluate_limited, reset_sandbox
 from zeroskip.sweep.spec import SweepError, load_sweep, point_key
 
 SMALL = """
@@ -100,11 +100,13 @@ def test_limited_evaluation_equals_the_plain_one_and_stops_runaways(monkeypatch)
     def slow(p):
         time.sleep(30)
 
-    monkeypatch.setattr(point_module, "evaluate", slow)  # the forked child inherits the patch
+    monkeypatch.setattr(point_module, "evaluate", slow)
+    reset_sandbox()  # the next child is forked with the patch in place
     started = time.perf_counter()
     rows = evaluate_batch_limited(points[:2], time_s=0.5, memory_mb=2048)
     assert [r["status"] for r in rows] == ["timeout", "timeout"] and time.perf_counter() - started < 10
     assert "time limit of 0.5 s" in rows[0]["error"]
+    reset_sandbox()
 
 
 def test_memory_limit_and_a_dying_child(monkeypatch):
@@ -117,6 +119,7 @@ def test_memory_limit_and_a_dying_child(monkeypatch):
         return {"key": p["key"], "status": "ok", "size": np.ones(1 << 30).size}  # 8 GB
 
     monkeypatch.setattr(point_module, "evaluate", hog)
+    reset_sandbox()
     row = evaluate_limited(point, time_s=30, memory_mb=64)
     assert row["status"] == "memory" and "memory limit" in row["error"]
 
@@ -124,8 +127,12 @@ def test_memory_limit_and_a_dying_child(monkeypatch):
         os.kill(os.getpid(), signal.SIGKILL)
 
     monkeypatch.setattr(point_module, "evaluate", die)
+    reset_sandbox()
     row = evaluate_limited(point, time_s=30, memory_mb=512)
     assert row["status"] == "failed" and "signal 9" in row["error"]
+    monkeypatch.undo()
+    reset_sandbox()
+    assert evaluate_limited(point, time_s=30, memory_mb=512)["status"] == "ok"  # a new child after a death
 
 
 def test_serial_sweep_stores_each_point_once_and_resumes(store):

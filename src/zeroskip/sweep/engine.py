@@ -7,10 +7,10 @@ skips stored points, so an interrupted sweep resumes where it stopped).
 
 A local cluster's workers are forked from the client after it has warmed the simulator (on Linux),
 so they start warm in a fraction of a second. On a worker, ``run_batch`` warms the simulator once
-per process (a no-op when inherited; its compiled kernels then load in the worker, not in every
-point's child), prepares the batch's workloads, then evaluates the points in one forked child
-under the per-point time and memory limits; a point over a limit is recorded ``timeout`` or
-``memory`` and a new child goes on with the rest of the batch.
+per process (a no-op when inherited), then evaluates the points in the worker's sandbox child
+(``point.Sandbox``: forked once and kept, so its prepared workloads carry over from batch to
+batch) under the per-point time and memory limits; a point over a limit is recorded ``timeout`` or
+``memory`` and a new child takes the next point.
 
 Example:
     >>> from zeroskip.sweep.spec import load_sweep
@@ -56,19 +56,11 @@ def batches(points: list[dict], size: int) -> list[list[dict]]:
 
 def run_batch(points: list[dict], limits: dict | None) -> list[dict]:
     """Evaluate ``points`` (on a worker); with ``limits``, in forked children under them."""
-    from zeroskip.bench.store import canonical
-    from zeroskip.sweep.point import _arch, _energy, _layers, arch_spec, evaluate, evaluate_batch_limited
+    from zeroskip.sweep.point import evaluate, evaluate_batch_limited
 
     if limits is None:
         return [evaluate(p) for p in points]
-    warm_up()
-    for p in points:  # built here, so the children share them instead of each building its own
-        try:
-            _layers(p["workload"], p.get("sparsity"))
-            _arch(canonical(arch_spec(p)))
-            _energy(p["energy"])
-        except Exception:  # noqa: BLE001 - the point's own evaluation reports the error
-            pass
+    warm_up()  # before the sandbox child is first forked, so it starts with the kernels loaded
     return evaluate_batch_limited(points, limits["time_s"], limits["memory_mb"])
 
 

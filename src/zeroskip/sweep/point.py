@@ -3,9 +3,10 @@
 ``evaluate(point)`` builds the point's architecture (the base spec with the point's overrides),
 energy table and workload (prepared once per process and reused by every point that shares it),
 simulates every layer, and returns the row the store keeps. ``evaluate_limited`` runs it in a
-forked child process under the point's time and memory limits, so a runaway point is stopped and
-recorded as ``timeout`` or ``memory`` while the worker goes on; a child that dies any other way is
-recorded ``failed`` with its exit status.
+forked child process (one per process, kept from point to point: ``Sandbox``) under the point's
+time and memory limits, so a runaway point is stopped and recorded as ``timeout`` or ``memory``
+while the worker goes on; a child that dies any other way is recorded ``failed`` with its exit
+status, and the next point starts a new child.
 
 Example:
     >>> row = evaluate({"workload": "spmspv/random:16", "sparsity": 0.5, "arch": "onyx", "energy": "onyx12nm",
@@ -124,19 +125,24 @@ def _short(text: str, limit: int = 1500) -> str:
     return f"{head}\n...\n{text[-(limit - len(head) - 5):]}"
 
 
-def _child(fd: int, points: list[dict], memory_bytes: int) -> None:
-    """In the forked child: evaluate ``points`` in turn, one JSON line each on ``fd``; never returns."""
+def _serve(read_fd: int, write_fd: int) -> None:
+    """The sandbox child: one point per line in, one row per line out, until its input closes; never returns."""
     try:
-        # The limit is on top of what the process holds already (a fork starts with the worker's memory).
         _, hard = resource.getrlimit(resource.RLIMIT_AS)
-        limit = _address_space() + memory_bytes
-        resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
-        with os.fdopen(fd, "w") as out:
-            for point in points:
+        with os.fdopen(read_fd, "r") as inp, os.fdopen(write_fd, "w") as out:
+            for line in inp:
+                job = json.loads(line)
+                point = job["point"]
+                # The limit is on top of what the child holds already (its caches grow from point to point).
+                limit = _address_space() + job["memory_bytes"]
+                resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard),
+                                                        hard))
                 try:
                     row = evaluate(point)
                 except MemoryError:
                     row = {"key": point["key"], "status": "memory", "error": "MemoryError: over the memory limit"}
+                finally:
+                    resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
                 if row["status"] == "failed" and row["error"].startswith("MemoryError"):
                     row["status"] = "memory"
                 out.write(json.dumps(row) + "\n")
@@ -153,50 +159,98 @@ def _address_space() -> int:
         return 0
 
 
-def evaluate_batch_limited(points: list[dict], time_s: float, memory_mb: float) -> list[dict]:
-    """Each point of ``points`` evaluated in a forked child under ``time_s`` seconds and ``memory_mb`` MB.
+class Sandbox:
+    """A forked child that evaluates points one at a time under limits, kept from batch to batch.
 
-    One child runs the points in turn and sends each row as it finishes; a point over its time is
-    recorded ``timeout``, a child that dies is recorded against the point it was on, and a new child
-    takes the rest. (``os.fork`` rather than multiprocessing: Dask's worker processes are daemons,
-    which multiprocessing forbids to have children.)
+    Forking once per process (not per point or batch) keeps the child's prepared workloads and
+    loaded kernels; a child that overruns its time is killed and one that dies is reaped, and the
+    next point starts a new one. (``os.fork`` rather than multiprocessing: Dask's worker processes
+    are daemons, which multiprocessing forbids to have children.)
     """
-    rows: list[dict] = []
-    while len(rows) < len(points):
-        rest = points[len(rows):]
-        read_fd, write_fd = os.pipe()
+
+    def __init__(self) -> None:
+        self.pid = 0
+
+    def _start(self) -> None:
+        down_r, down_w = os.pipe()
+        up_r, up_w = os.pipe()
         pid = os.fork()
         if pid == 0:
-            os.close(read_fd)
-            _child(write_fd, rest, int(memory_mb * 2 ** 20))
-        os.close(write_fd)
-        reader = os.fdopen(read_fd, "r")
-        poller = select.poll()
-        poller.register(reader, select.POLLIN | select.POLLHUP)
+            os.close(down_w)
+            os.close(up_r)
+            _serve(down_r, up_w)
+        os.close(down_r)
+        os.close(up_w)
+        self.pid, self.writer, self.reader = pid, os.fdopen(down_w, "w"), os.fdopen(up_r, "r")
+        self.poller = select.poll()
+        self.poller.register(self.reader, select.POLLIN | select.POLLHUP)
+
+    def stop(self) -> int:
+        """Kill and reap the child (if any); its wait status."""
+        if not self.pid:
+            return 0
         try:
-            for point in rest:
-                started = time.perf_counter()
-                line = reader.readline() if poller.poll(time_s * 1000) else None
-                if line is None:
-                    rows.append({"key": point["key"], "status": "timeout", "wall_s": time.perf_counter() - started,
-                                 "error": f"stopped: over the time limit of {time_s:g} s"})
-                    break
-                if not line:
-                    status = os.waitpid(pid, 0)[1]
-                    pid = 0
-                    rows.append({"key": point["key"], "status": "failed", "wall_s": time.perf_counter() - started,
-                                 "error": f"the point's process died ({_died(status)})"})
-                    break
-                rows.append(json.loads(line))
-        finally:
-            if pid:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        status = os.waitpid(self.pid, 0)[1]
+        self.pid = 0
+        for f in (self.writer, self.reader):
+            try:
+                f.close()
+            except OSError:
+                pass
+        return status
+
+    def evaluate(self, point: dict, time_s: float, memory_mb: float) -> dict:
+        """The point's row, or a ``timeout``/``failed`` row when the child overran or died."""
+        if not self.pid:
+            self._start()
+        started = time.perf_counter()
+        try:
+            self.writer.write(json.dumps({"point": point, "memory_bytes": int(memory_mb * 2 ** 20)}) + "\n")
+            self.writer.flush()
+            line = self.reader.readline() if self.poller.poll(time_s * 1000) else None
+        except BrokenPipeError:
+            line = ""
+        if line is None:
+            self.stop()
+            return {"key": point["key"], "status": "timeout", "wall_s": time.perf_counter() - started,
+                    "error": f"stopped: over the time limit of {time_s:g} s"}
+        if not line:
+            status = self.stop()
+            return {"key": point["key"], "status": "failed", "wall_s": time.perf_counter() - started,
+                    "error": f"the point's process died ({_died(status)})"}
+        row = json.loads(line)
+        if row.get("key") != point["key"]:  # never store one point's row under another's key
+            self.stop()
+            return {"key": point["key"], "status": "failed", "wall_s": time.perf_counter() - started,
+                    "error": f"the sandbox answered for point {row.get('key')!r}, not {point['key']!r}"}
+        return row
+
+    def forget(self) -> None:
+        """In a forked copy of the owner: drop the owner's child (not ours to kill) and its pipes."""
+        if self.pid:
+            for f in (self.writer, self.reader):
                 try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
+                    f.close()
+                except OSError:
                     pass
-                os.waitpid(pid, 0)
-            reader.close()
-    return rows
+        self.pid = 0
+
+
+_sandbox = Sandbox()
+os.register_at_fork(after_in_child=_sandbox.forget)  # a forked process (a Dask worker) starts its own child
+
+
+def reset_sandbox() -> None:
+    """Stop this process's sandbox child; the next limited point forks a fresh one (from the code as it is now)."""
+    _sandbox.stop()
+
+
+def evaluate_batch_limited(points: list[dict], time_s: float, memory_mb: float) -> list[dict]:
+    """Each point of ``points`` evaluated in this process's sandbox child under ``time_s`` s and ``memory_mb`` MB."""
+    return [_sandbox.evaluate(p, time_s, memory_mb) for p in points]
 
 
 def _died(status: int) -> str:
@@ -206,5 +260,5 @@ def _died(status: int) -> str:
 
 
 def evaluate_limited(point: dict, time_s: float, memory_mb: float) -> dict:
-    """``evaluate`` of one point in a forked child under the limits (see ``evaluate_batch_limited``)."""
-    return evaluate_batch_limited([point], time_s, memory_mb)[0]
+    """``evaluate`` of one point in the sandbox child under the limits (see ``Sandbox``)."""
+    return _sandbox.evaluate(point, time_s, memory_mb)

@@ -25,7 +25,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     spec = load_sweep(args.file)
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers {args.workers}: at least 1")
-    if args.batch < 1:
+    if args.batch is not None and args.batch < 1:
         raise UsageError(f"--batch {args.batch}: at least 1")
     points = spec.points()
     if args.list:
@@ -77,7 +77,7 @@ def register(sub) -> None:
     p.add_argument("--scheduler", help="address of a running Dask scheduler (default: start a local cluster)")
     p.add_argument("--workers", type=int, help="local cluster: worker processes (default: the usable cores)")
     p.add_argument("--serial", action="store_true", help="run in this process (no Dask)")
-    p.add_argument("--batch", type=int, default=16, help="points per task (default 16)")
+    p.add_argument("--batch", type=int, help="points per task (default: about 8 tasks per worker, at most 32 points)")
     p.add_argument("--redo", action="store_true", help="forget this sweep's stored points and run them all")
     p.add_argument("--list", action="store_true", help="list the points and stop")
     p.add_argument("--json", action="store_true", help="print one JSON document instead of text")

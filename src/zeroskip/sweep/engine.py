@@ -31,6 +31,7 @@ from zeroskip.bench.store import ResultStore
 from zeroskip.errors import MissingDependencyError
 from zeroskip.sweep.spec import SweepSpec
 
+MAX_BATCH = 32  # points per task: enough to amortize Dask's per-task cost, few enough to balance the end
 WARM_UP = ("spmspv/random:8", "spmspm/random:8", "elemadd/random:8", "ttv/random:4")  # every primitive kind
 _warm = False
 
@@ -85,13 +86,15 @@ class SweepProgress:
 
 
 def run_sweep(spec: SweepSpec, store: ResultStore, *, scheduler: str | None = None, workers: int | None = None,
-              batch: int = 8, redo: bool = False, limits: bool = True,
+              batch: int | None = None, redo: bool = False, limits: bool = True,
               on_batch: Callable[[list[dict], SweepProgress, object], None] | None = None) -> SweepProgress:
     """Run the points of ``spec`` not yet in ``store``.
 
     ``scheduler``: ``None`` starts a local Dask cluster of ``workers`` processes (default: the usable
     cores), ``"serial"`` runs in this process, anything else is the address of a running scheduler.
-    ``limits=False`` evaluates without the per-point child (no limits; what the serial baseline of
+    ``batch`` points go to a worker at a time (default: enough batches for about 8 per worker, at
+    most 32 points each, so every worker stays busy to the end). ``limits=False`` evaluates without
+    the per-point child (no limits; what the serial baseline of
     the sweep benchmark times). ``on_batch(rows, progress, client)`` runs after each stored batch.
     """
     if redo:
@@ -101,6 +104,9 @@ def run_sweep(spec: SweepSpec, store: ResultStore, *, scheduler: str | None = No
     todo = [p for p in points if p["key"] not in stored]
     params = {p["key"]: {k: v for k, v in p.items() if k != "key"} for p in points}
     progress = SweepProgress(total=len(points), already=len(points) - len(todo))
+    n_workers = workers or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    if batch is None:
+        batch = max(1, min(MAX_BATCH, -(-len(todo) // (8 * n_workers))))
     chunks = batches(todo, batch)
     lim = spec.limits if limits else None
 
@@ -118,7 +124,7 @@ def run_sweep(spec: SweepSpec, store: ResultStore, *, scheduler: str | None = No
             record(run_batch(chunk, lim), None)
         progress.running = 0
         return progress
-    _run_dask(chunks, lim, scheduler, workers, progress, record)
+    _run_dask(chunks, lim, scheduler, n_workers, progress, record)
     return progress
 
 
@@ -132,7 +138,7 @@ def _run_dask(chunks, limits, scheduler, workers, progress: SweepProgress, recor
     if scheduler is None:
         import dask
 
-        n = workers or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+        n = workers
         method = "spawn"
         if sys.platform == "linux":  # workers forked from a warm client start in a fraction of a second
             warm_up()

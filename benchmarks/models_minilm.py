@@ -40,11 +40,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import time
 from pathlib import Path
 
 import numpy as np
+
+from zeroskip.bench.minilm import encode, features, sentences
 
 METHODS = (  # (label, prune_model keyword arguments)
     ("magnitude 50%", {"method": "magnitude", "sparsity": 0.5}),
@@ -53,23 +54,7 @@ METHODS = (  # (label, prune_model keyword arguments)
     ("wanda 2:4", {"method": "wanda", "sparsity": None, "n": 2, "m": 4}),
 )
 DISTILL = {"steps": 200, "lr": 2e-4, "batch": 10, "warmup": 10, "seed": 0}
-ENCODE_BATCH = 64
 REPEATS = 5
-
-
-def sentences(readme: str) -> list[str]:
-    """The sentences of the model card the package ships (YAML front matter, tables and code dropped)."""
-    body = readme.split("---", 2)[2] if readme.startswith("---") else readme
-    parts = (p.strip(" #*-") for p in re.split(r"\n+|(?<=[.!?])\s+", body))
-    return [p for p in parts if len(p.split()) >= 5 and not p.startswith(("|", "```"))]
-
-
-def features(model, texts: list[str]) -> dict:
-    """The tokenizer's tensors for ``texts`` (one padded batch), as keyword arguments of the HF encoder."""
-    import torch
-
-    prepare = getattr(model, "preprocess", None) or model.tokenize
-    return {k: v for k, v in prepare(texts).items() if isinstance(v, torch.Tensor)}
 
 
 def batches(model, texts: list[str], size: int) -> list[dict]:
@@ -88,10 +73,6 @@ def layers_and_pooled(out, batch):
     return [*(h[mask] for h in out.hidden_states[1:]), pooled]  # hidden_states[0]: the embeddings, not trained
 
 
-def _encode(model, texts):
-    return model.encode(texts, convert_to_tensor=True, normalize_embeddings=True, batch_size=ENCODE_BATCH)
-
-
 def _timed(variants: dict, texts) -> dict[str, float]:
     """Median encode seconds of each variant, ``name -> (SentenceTransformer, encoder module or None)``.
 
@@ -103,7 +84,7 @@ def _timed(variants: dict, texts) -> dict[str, float]:
         if encoder is not None:
             model[0].model = encoder  # sentence-transformers' Transformer runs ``.model``
         t0 = time.perf_counter()
-        _encode(model, texts)
+        encode(model, texts)
         return time.perf_counter() - t0
 
     for name in variants:
@@ -144,7 +125,7 @@ def _method(label, kwargs, path, dense, texts, train_batches, steps, threads) ->
     if kwargs["method"] == "wanda":
         kwargs["calibration"] = [features(model, train)]
     state = prune_model(bert, layers=layers, **kwargs)
-    before = (_encode(model, held_out) * reference["held_out"]).sum(dim=1)
+    before = (encode(model, held_out) * reference["held_out"]).sum(dim=1)
     params = [p for n, p in bert.named_parameters() if n.startswith("encoder.")]
     result = distill(bert, dense[0].auto_model, train_batches, steps=steps, lr=DISTILL["lr"], loss="cosine",
                      output=layers_and_pooled, parameters=params, warmup=min(DISTILL["warmup"], steps),
@@ -152,15 +133,15 @@ def _method(label, kwargs, path, dense, texts, train_batches, steps, threads) ->
     remove_pruning(bert)
     moved = [n for n in layers if bool((bert.get_submodule(n).weight.detach()[~state[n]] != 0).any())]
     assert not moved, f"distillation moved pruned weights of {moved}"
-    after = (_encode(model, held_out) * reference["held_out"]).sum(dim=1)
-    after_train = (_encode(model, train) * reference["train"]).sum(dim=1)
-    pruned_all = _encode(model, everything)
+    after = (encode(model, held_out) * reference["held_out"]).sum(dim=1)
+    after_train = (encode(model, train) * reference["train"]).sum(dim=1)
+    pruned_all = encode(model, everything)
     went = sum(d.sparse for d in sparsify_report(bert, threads=threads))
     auto, forced = sparsify(bert, threads=threads), sparsify(bert, threads=threads, backend="sparse")
     model[0].model = forced  # sentence-transformers' Transformer; its forward runs ``.model``
     reached = _count_calls(model, everything[:2], SparseLinear)
     assert reached == len(layers), f"the forced-sparse encoder ran {reached} of {len(layers)} SparseLinear layers"
-    assert torch.allclose(_encode(model, everything), pruned_all, atol=1e-4), "the sparsified encoder differs"
+    assert torch.allclose(encode(model, everything), pruned_all, atol=1e-4), "the sparsified encoder differs"
     seconds = _timed({"dense": (dense, None), "sparsify": (model, auto), "forced": (model, forced)}, everything)
     return {"method": label, "layers": len(layers), "sparsity": state.sparsity(),
             "cos_held_out_before": float(before.mean()), "cos_held_out_after": float(after.mean()),
@@ -191,7 +172,7 @@ def run(results: Path, threads: int, steps: int, methods: list[str] | None = Non
     everything = sentences((root / "README.md").read_text())
     train, held_out = everything[0::2], everything[1::2]
     dense = SentenceTransformer(str(root), device="cpu")
-    reference = {"train": _encode(dense, train), "held_out": _encode(dense, held_out)}
+    reference = {"train": encode(dense, train), "held_out": encode(dense, held_out)}
     train_batches = batches(dense, train, DISTILL["batch"])
     chosen = [(label, kw) for label, kw in METHODS if methods is None or label in methods]
     records, rows = [], []

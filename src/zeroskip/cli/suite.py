@@ -104,7 +104,7 @@ def _print_outcome(outcome: dict, db: str, report: Path | None, as_json: bool) -
     print()
     for c in overview["comparisons"]:
         if c["baseline"] == "best CPU" and c["target"] in ("accel-sparse", "accel-best", "zeroskip-cpu", "gpu"):
-            print(f"{c['target']:>13} over the best CPU: {_fmt(c['speedup'])}x faster, energy ratio "
+            print(f"{c['target']:>13} against the best CPU: speedup {_fmt(c['speedup'])}x, energy ratio "
                   f"{_fmt(c['energy_ratio'])} (geometric means over {c['n_speedup']} workloads)")
     claim = overview["claim"]
     print(f"   published Onyx claim: {claim['speedup']:g}x faster at 1/{round(1 / claim['energy_ratio'])} of the "

@@ -668,3 +668,17 @@ def test_dense_modes_missing_output_says_why():
     program, operands = _spmv()
     with pytest.raises(HardwareError, match="dense"):
         program.simulate(mode="dense", **operands).output  # noqa: B018
+
+
+def test_heap_setting_is_applied_once_and_can_be_turned_off(monkeypatch):
+    from zeroskip.hardware import heap
+
+    monkeypatch.setattr(heap, "_state", {})
+    monkeypatch.setenv("ZEROSKIP_KEEP_HEAP", "0")
+    assert heap.keep_freed_memory() is False and heap._state == {"applied": False}
+    monkeypatch.setattr(heap, "_state", {})
+    monkeypatch.delenv("ZEROSKIP_KEEP_HEAP")
+    import sys
+
+    expected = sys.platform.startswith("linux") and heap.ctypes.util.find_library("c") is not None
+    assert heap.keep_freed_memory() is expected

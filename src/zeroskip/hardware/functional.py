@@ -33,6 +33,7 @@ from zeroskip.dataflow.values import WrittenLevel
 from zeroskip.errors import StreamError
 from zeroskip.formats.tensor import SparseTensor
 from zeroskip.hardware import steps as st
+from zeroskip.hardware.heap import keep_freed_memory
 
 ROOT_TOKENS = np.array([0, DONE], np.int64)
 _ALU = {AluOp.ADD: st.ALU_ADD, AluOp.SUB: st.ALU_SUB, AluOp.MUL: st.ALU_MUL}
@@ -80,6 +81,7 @@ class FunctionalRun:
 
 def functional_pass(graph: Graph, tensors: Mapping[str, object]) -> FunctionalRun:
     """Run ``graph`` on ``tensors`` with the compiled step machines (see the module docstring)."""
+    keep_freed_memory()  # the next run reuses this run's buffers instead of page-faulting them in
     verify_graph(graph)
     ctx = Inputs(graph, tensors)
     streams: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = {}

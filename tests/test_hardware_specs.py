@@ -384,3 +384,17 @@ def test_arch_is_a_frozen_value():
     with pytest.raises(TypeError):
         a.primitives["alu"] = PrimitiveTiming(1, 1)  # type: ignore[index]
     assert isinstance(a, Arch) and load_arch(a.to_dict()) is not a
+
+
+def test_static_power_scales_with_the_array_tiles():
+    from zeroskip.hardware import default_arch, default_energy
+
+    e, a = default_energy(), default_arch()
+    assert e.values["chip.static_tiles"] == a.pe_tiles + a.mem_tiles == 512
+    half = a.replace(rows=a.rows // 2)
+    assert math.isclose(e.price({}, half, 1.0)["static"], e.static_w / 2)
+    assert math.isclose(e.price({}, a, 2.0)["static"], 2 * e.static_w)
+    other = load_energy({"base": "onyx12nm", "chip": {"static_tiles": 256}})
+    assert math.isclose(other.static_w_of(half), e.static_w)
+    with pytest.raises(HardwareError, match="chip.static_tiles = 0"):
+        load_energy({"base": "onyx12nm", "chip": {"static_tiles": 0}})

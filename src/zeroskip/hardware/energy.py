@@ -51,7 +51,7 @@ _LAYOUT: dict[str, dict[str, str]] = {
     "sram_45nm": {"word_bits": "int", "write_over_read": "nonneg", "read": "curve"},
     "interconnect_45nm": {"fifo_pj_per_bit": "nonneg", "hop_pj_per_bit": "nonneg"},
     "global_buffer_45nm": {"pj_per_byte": "nonneg"},
-    "chip": {"dram_pj_per_byte": "nonneg", "static_w": "nonneg"},
+    "chip": {"dram_pj_per_byte": "nonneg", "static_w": "nonneg", "static_tiles": "int"},
     "calibration": {"published_gops_per_w": "float", "tolerance": "float",
                     "operand_hops_per_mac": "nonneg", "fifo_events_per_mac": "nonneg"},
 }
@@ -91,8 +91,20 @@ class EnergyTable:
 
     @property
     def static_w(self) -> float:
-        """Static power of the whole chip, in watts."""
+        """Static power of the whole chip, in watts (for an array of ``chip.static_tiles`` tiles)."""
         return self.values["chip.static_w"]
+
+    def static_w_of(self, arch: Arch) -> float:
+        """Static power of ``arch``: ``static_w`` scaled by its tiles over ``chip.static_tiles`` (leakage
+        grows with the array; the table's own array gets ``static_w`` itself).
+
+        Example:
+            >>> from zeroskip.hardware import default_arch, default_energy
+            >>> e, a = default_energy(), default_arch()
+            >>> e.static_w_of(a) == e.static_w, round(e.static_w_of(a.replace(rows=8, mem_columns=a.mem_columns)), 4)
+            (True, 0.075)
+        """
+        return self.static_w * (arch.pe_tiles + arch.mem_tiles) / self.values["chip.static_tiles"]
 
     def alu_pj(self, op: str, bits: int) -> float:
         """Picojoules of one ALU operation (``"add"``, ``"sub"``, ``"mul"``, ``"cmp"``) on ``bits``-wide operands.
@@ -178,7 +190,7 @@ class EnergyTable:
                     f"unknown event {name!r} (count {count!r}); events are {sorted(unit)}{_spec.hint(name, unit)}")
             count = _spec.as_float(f"counts[{name!r}]", count, positive=False)
             out[EVENTS[name]] += count * unit[name] * 1e-12
-        out["static"] = self.static_w * _spec.as_float("seconds", seconds, positive=False)
+        out["static"] = self.static_w_of(arch) * _spec.as_float("seconds", seconds, positive=False)
         out["total"] = math.fsum(out[c] for c in CATEGORIES if c != "total")
         return out
 

@@ -9,7 +9,7 @@ worker process per core, batches in forked children under the per-point limits. 
 points per second on 2 cores. Both runs must store the same points with the same cycles.
 
     .venv/bin/python benchmarks/bench_sweep.py                          # 3 runs each, bench1000.toml
-    .venv/bin/python benchmarks/bench_sweep.py --sweep benchmarks/sweeps/small.toml --runs 1
+    .venv/bin/python benchmarks/bench_sweep.py --quick                  # small.toml, 1 run each
 """
 
 from __future__ import annotations
@@ -62,7 +62,10 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--worker", choices=("serial", "cluster"), help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    parser.add_argument("--quick", action="store_true", help="the 1,224-point small.toml sweep, one run each")
+    args, _ = parser.parse_known_args()  # run_all.py forwards the runner's options; this script has its own
+    if args.quick and not args.worker:
+        args.sweep, args.runs = str(HERE / "sweeps" / "small.toml"), 1
     if args.worker:
         worker(args.worker, args.sweep, args.db, args.workers)
         return 0
@@ -84,7 +87,7 @@ def main() -> int:
           f"{ratio:.2f}x (floor {FLOOR}x: {'met' if ratio >= FLOOR else 'NOT met'}); same cycles in both: {same}")
     if other is not None and other > 0.25:
         print(f"warning: other processes kept {other:.2f} cores busy: the ratio is noisy")
-    out = HERE / "results" / "sweep.json"
+    out = HERE / "results" / ("sweep-quick.json" if args.quick else "sweep.json")
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"machine": machine_info(), "sweep": args.sweep, "workers": args.workers,
                                "runs": {m: [{k: v for k, v in r.items() if k != "cycles"} for r in rs]

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("compile", "dnn", "linear", "spmv", "kernels", "simulator", "models")  # cheap and telling first
+BENCHMARKS = ("compile", "dnn", "linear", "spmv", "kernels", "simulator", "models", "sweep")  # cheap and telling first
 
 
 def main(argv: list[str] | None = None) -> int:

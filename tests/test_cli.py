@@ -430,3 +430,11 @@ def test_suite_commands_refuse_bad_input_with_exit_2(tmp_path, monkeypatch, caps
     assert main(argv) == 2
     assert message in _error(capsys)
 
+
+
+def test_suite_without_its_data_is_one_clear_error(tmp_path, capsys):
+    argv = ["bench", "--workloads", "spmspv/west0479", "--backends", "scipy", "--db", str(tmp_path / "r.db"),
+            "--data", str(tmp_path / "nowhere")]
+    assert main(argv) == 2
+    assert "no data folder" in _error(capsys)
+    assert not (tmp_path / "r.db").exists()

@@ -49,6 +49,7 @@ def test_points_are_the_product_with_sparsity_only_where_it_applies():
     ('name = "t"\n[axes]\nworkload = ["spmspv/random:8"]\nsparsity = [0.5, 1.5]', "axes.sparsity[1] = 1.5"),
     ('name = "t"\n[axes]\nworkload = ["spmspx/random:8"]', "unknown kernel 'spmspx'"),
     ('name = "t"\n[axes]\nworkload = ["ttv/west0067"]', "ttv takes a 3-tensor"),
+    ('name = "t"\n[axes]\nworkload = ["spmspv/west0068"]', "no bundled matrix 'west0068'; did you mean 'west0067'"),
     ('name = "t"\n[axes]\nworkload = ["spmspv/random:8"]\narray = ["16by32"]', "axes.array[0] = '16by32'"),
     ('name = "t"\n[axes]\nworkload = ["spmspv/random:8"]\n"arch.fifo_depth" = [0]', "axes.arch.fifo_depth = 0"),
     ('name = "t"\n[axes]\nworkload = ["spmspv/random:8"]\nmode = ["fast"]', "must be one of sparse, dense"),

@@ -44,7 +44,7 @@ from typing import Any
 
 from zeroskip.bench.kernels import KERNELS
 from zeroskip.bench.store import canonical
-from zeroskip.errors import ConfigError
+from zeroskip.errors import ConfigError, ZeroskipError
 
 DEFAULTS = {"arch": "onyx", "energy": "onyx12nm", "mode": "sparse", "tiling": "nnz", "balance": "lpt", "copies": 0,
             "sparsity": None}
@@ -132,6 +132,21 @@ def _check_workload(path: str, value: Any) -> None:
         raise SweepError(f"{path} = {value!r}: a workload is KERNEL/SOURCE (a bundled matrix or random:N)")
     elif KERNELS[kernel].source != "matrix":
         raise SweepError(f"{path} = {value!r}: {kernel} takes a 3-tensor; use random:N")
+    else:
+        _check_matrix(path, value, source)
+
+
+def _check_matrix(path: str, value: Any, name: str) -> None:
+    """A bundled matrix must be in the data folder (each worker reads it there)."""
+    from zeroskip.bench.datasets import data_root, suitesparse_files
+
+    try:
+        known = [p.stem for p in suitesparse_files(data_root())]
+    except ZeroskipError as exc:
+        raise SweepError(f"{path} = {value!r} reads a bundled matrix: {exc}") from None
+    if name not in known:
+        raise SweepError(f"{path} = {value!r}: no bundled matrix {name!r}{_hint(name, known)}; "
+                         f"known: {', '.join(sorted(known))}")
 
 
 def load_sweep(spec: str | Path | dict) -> SweepSpec:

@@ -73,6 +73,15 @@ def _human(nbytes: int) -> str:
 _threads: int | None = None
 
 
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the platform tells, else the core count).
+
+    >>> usable_cores() >= 1
+    True
+    """
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def get_num_threads() -> int:
     """Threads the CPU backend uses: set_num_threads, else $ZEROSKIP_NUM_THREADS, else the usable cores."""
     if _threads is not None:
@@ -80,7 +89,7 @@ def get_num_threads() -> int:
     env = os.environ.get("ZEROSKIP_NUM_THREADS", "")
     if env:
         return check_threads(int(env))
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return usable_cores()
 
 
 def set_num_threads(count: int | None) -> None:

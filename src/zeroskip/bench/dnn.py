@@ -22,6 +22,7 @@ import scipy.sparse as sp
 
 from zeroskip.bench.compare import comparable
 from zeroskip.bench.datasets import data_root, graphchallenge_files
+from zeroskip.bench.workloads import on_device
 
 BIAS = -0.3  # the Graph Challenge bias for 1024-neuron networks
 CAP = 32.0  # activations are clipped at 32
@@ -164,14 +165,11 @@ def torch_chain(net: Network, device: str = "cpu"):
     y0 = torch.from_numpy(net.inputs.toarray()).to(device)
     weights = [torch.from_numpy(w.toarray()).to(device) for w in net.layers]
 
-    def run():
+    def chain():
         y = y0
         for w in weights:
             z = y @ w
-            z = torch.where(z != 0, z + BIAS, z).clamp_(0.0, CAP)  # the bias goes on the product's nonzeros only
-            y = z
-        if device != "cpu":
-            torch.cuda.synchronize()
-        return y.cpu()
+            y = torch.where(z != 0, z + BIAS, z).clamp_(0.0, CAP)  # the bias goes on the product's nonzeros only
+        return y
 
-    return run
+    return on_device(chain, device)

@@ -20,6 +20,7 @@ from importlib import metadata
 from pathlib import Path
 
 from zeroskip.bench.timing import last_level_cache_bytes
+from zeroskip.config import usable_cores
 
 # Distributions whose versions decide the numbers (python-graphblas bundles SuiteSparse:GraphBLAS).
 DISTRIBUTIONS = ("zeroskip", "numpy", "scipy", "numba", "llvmlite", "torch", "python-graphblas",
@@ -31,7 +32,7 @@ def machine_info() -> dict:
     return {
         "cpu": _cpu_model(),
         "cores": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "usable_cores": usable_cores(),
         "llc_bytes": last_level_cache_bytes(),
         "memory_bytes": _memory_bytes(),
         "platform": platform.platform(),

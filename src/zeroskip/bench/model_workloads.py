@@ -27,7 +27,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from zeroskip.bench.compare import assert_close
-from zeroskip.bench.workloads import Layer, Problem, Unavailable, Workload, nbytes, operand_info, spy_grid
+from zeroskip.bench.workloads import (Layer, Problem, Unavailable, Workload, nbytes, on_device, operand_info,
+                                      spy_grid)
 
 
 def _torch_layers(model, x) -> list[Layer]:
@@ -111,14 +112,7 @@ def _prepare_gcn(w: Workload, root) -> Problem:
         import torch
 
         ad, xd, w1d, w2d = (torch.from_numpy(np.asarray(m)).to(device) for m in (a.toarray(), x, w1, w2))
-
-        def run():
-            out = ad @ (torch.relu(ad @ (xd @ w1d)) @ w2d)
-            if device != "cpu":
-                torch.cuda.synchronize()
-            return out.cpu().numpy()
-
-        return run
+        return on_device(lambda: ad @ (torch.relu(ad @ (xd @ w1d)) @ w2d), device)
 
     def programs(bound: bool):
         import zeroskip as zs
@@ -217,14 +211,11 @@ def _torch_on(model, x, device: str):
 
     m, xd = copy.deepcopy(model).to(device), x.to(device)
 
-    def run():
+    def forward():
         with torch.no_grad():
-            out = m(xd)
-        if device != "cpu":
-            torch.cuda.synchronize()
-        return out.cpu()
+            return m(xd)
 
-    return run
+    return on_device(forward, device)
 
 
 # -- all-MiniLM-L6-v2, pruned one-shot ------------------------------------------------------------

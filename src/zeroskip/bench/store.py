@@ -45,7 +45,7 @@ import json
 import math
 import sqlite3
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from zeroskip.errors import ZeroskipError
@@ -93,31 +93,36 @@ class StoreError(ZeroskipError):
     """The results database cannot be opened or holds something this version cannot read."""
 
 
+def jsonable(value: Any) -> Any:
+    """``value`` in JSON's types: numpy scalars and arrays unwrapped, tuples as lists, paths as text,
+    NaN and infinities as null (strict JSON has neither).
+
+    Example:
+        >>> import numpy as np
+        >>> jsonable({"n": np.int64(3), "x": float("nan"), "s": (1, 2)})
+        {'n': 3, 'x': None, 's': [1, 2]}
+    """
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if hasattr(value, "tolist") and hasattr(value, "dtype"):  # numpy arrays and scalars
+        return jsonable(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, PurePath):
+        return str(value)
+    return value
+
+
 def canonical(value: Any) -> str:
     """Canonical JSON (sorted keys, no spaces; NaN and infinities become null)."""
-    return json.dumps(_finite(value), sort_keys=True, separators=(",", ":"), default=_plain)
+    return json.dumps(jsonable(value), sort_keys=True, separators=(",", ":"))
 
 
 def config_hash(workload: str, backend: str, config: dict) -> str:
     """SHA-256 of a result's identity: workload, backend and configuration."""
     return hashlib.sha256(canonical([workload, backend, config]).encode()).hexdigest()
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars and arrays as Python numbers and lists (JSON has no numpy)."""
-    if hasattr(value, "tolist"):
-        return _finite(value.tolist())
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def _now() -> str:

@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -24,11 +25,11 @@ import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from zeroskip.bench.store import Result, ResultStore, canonical
+from zeroskip.bench.store import Result, ResultStore, canonical, jsonable
 from zeroskip.bench.worker import BACKENDS, MEASURED
 from zeroskip.bench.workloads import Workload
+from zeroskip.config import usable_cores
 from zeroskip.errors import ZeroskipError
 
 DEFAULT_BACKENDS = ("cpu-dense", "scipy", "graphblas", "zeroskip-cpu", "accel-sparse", "accel-dense", "gpu-model")
@@ -50,8 +51,7 @@ def default_backends() -> tuple[str, ...]:
 class Settings:
     """What a run is configured with (the parts that decide a number go into each result's config)."""
 
-    threads: int = field(default_factory=lambda: len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                         else os.cpu_count() or 1)
+    threads: int = field(default_factory=usable_cores)
     repeats: int = 5
     warmup: int = 1
     arch: object = None  # a spec for zeroskip.hardware.load_arch (None: the built-in Onyx)
@@ -62,9 +62,17 @@ class Settings:
     data: str | None = None
 
 
-def _spec_identity(spec, loader) -> dict:
-    """Name and content hash of an architecture or energy spec (results of other specs never mix)."""
-    loaded = loader(spec)
+@functools.lru_cache(maxsize=16)
+def _spec_identity(kind: str, spec_json: str) -> dict:
+    """Name and content hash of an architecture or energy spec (results of other specs never mix);
+    loaded once per spec, not once per workload."""
+    from zeroskip.hardware import default_arch, default_energy, load_arch, load_energy
+
+    spec = json.loads(spec_json)
+    if kind == "arch":
+        loaded = default_arch() if spec is None else load_arch(spec)
+    else:
+        loaded = default_energy() if spec is None else load_energy(spec)
     return {"name": loaded.name, "sha": hashlib.sha256(canonical(loaded.to_dict()).encode()).hexdigest()[:16]}
 
 
@@ -74,10 +82,8 @@ def result_config(workload: Workload, backend: str, settings: Settings) -> dict:
     if backend in MEASURED:
         config["threads"] = settings.threads
     elif backend.startswith("accel-"):
-        from zeroskip.hardware import default_arch, default_energy, load_arch, load_energy
-
-        config["arch"] = _spec_identity(settings.arch, lambda s: default_arch() if s is None else load_arch(s))
-        config["energy"] = _spec_identity(settings.energy, lambda s: default_energy() if s is None else load_energy(s))
+        config["arch"] = dict(_spec_identity("arch", canonical(settings.arch)))
+        config["energy"] = dict(_spec_identity("energy", canonical(settings.energy)))
     elif backend == "gpu-model":
         config["gpu"] = settings.gpu
     return config
@@ -105,7 +111,7 @@ class _Worker:
         self.proc = subprocess.Popen([sys.executable, "-m", "zeroskip.bench.worker"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                      env=thread_env(threads, os.environ))
-        self.proc.stdin.write(json.dumps(job))
+        self.proc.stdin.write(json.dumps(jsonable(job)))  # a spec given as a Path travels as its text
         self.proc.stdin.close()
         self.selector = selectors.DefaultSelector()
         self.selector.register(self.proc.stdout, selectors.EVENT_READ)
@@ -176,7 +182,7 @@ def run_suite(workloads: Sequence[Workload], store: ResultStore, *, backends: Se
 def _run_backend(backend: str, items: list, store: ResultStore, run_id: int, settings: Settings, progress: Progress,
                  described: set, on_result) -> None:
     job = {"backend": backend, "threads": settings.threads, "repeats": settings.repeats, "warmup": settings.warmup,
-           "arch": _portable(settings.arch), "energy": _portable(settings.energy), "gpu": settings.gpu,
+           "arch": settings.arch, "energy": settings.energy, "gpu": settings.gpu,
            "sim_budget": settings.sim_budget, "data": settings.data}
     from zeroskip.bench.machine import OtherLoad
 
@@ -214,11 +220,6 @@ def _run_backend(backend: str, items: list, store: ResultStore, run_id: int, set
                                                   f"{tail}")
             store.put(result, run_id)
             _count(progress, result, on_result)
-
-
-def _portable(spec):
-    """A spec the worker can load: paths as strings (mappings and names pass through)."""
-    return str(spec) if isinstance(spec, Path) else spec
 
 
 def _lost(item: dict, backend: str, reason: str) -> Result:

@@ -22,7 +22,7 @@ import sys
 import time
 import traceback
 
-from zeroskip.bench.store import Result
+from zeroskip.bench.store import Result, jsonable
 from zeroskip.bench.workloads import Problem, Unavailable, Workload, prepare
 
 MEASURED = ("cpu-dense", "scipy", "graphblas", "torch-sparse", "zeroskip-cpu", "gpu-cuda")
@@ -167,17 +167,11 @@ def main() -> int:
         if item.get("want_info") and workload.name in cache:
             p = cache[workload.name]
             info = p.info | {"flops": p.flops, "bytes": p.bytes, "items": p.items}
-            protocol.write("ZSINFO " + json.dumps({"workload": item["workload"], "info": info}, default=_plain) + "\n")
+            protocol.write("ZSINFO " + json.dumps(jsonable({"workload": item["workload"], "info": info})) + "\n")
         row = result.to_dict()
         row["metrics"]["wall_s"] = time.perf_counter() - started
-        protocol.write("ZSRESULT " + json.dumps(row, default=_plain) + "\n")
+        protocol.write("ZSRESULT " + json.dumps(jsonable(row)) + "\n")
     return 0
-
-
-def _plain(value):
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 if __name__ == "__main__":

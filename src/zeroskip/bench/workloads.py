@@ -27,6 +27,7 @@ import scipy.sparse as sp
 from zeroskip.bench.compare import assert_close
 from zeroskip.bench.kernels import KERNELS, Tensor3, normalized, out_shape, random_tensor3, zeroskip_inputs
 from zeroskip.errors import ZeroskipError
+from zeroskip.formats.stats import density_grid
 
 DENSE_LIMIT = 512 << 20  # bytes of dense operands a dense backend may allocate
 SWEEP = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999)
@@ -81,13 +82,30 @@ class Problem:
     torch_dense: Callable[[str], Callable[[], Any]] | None = None  # device -> timed call (the measured GPU)
 
 
+def on_device(fn: Callable[[], Any], device: str) -> Callable[[], Any]:
+    """The timed call of a torch version: ``fn`` with the device synchronized inside it, answer on the host.
+
+    Example:
+        >>> import torch
+        >>> on_device(lambda: torch.ones(2) * 3, "cpu")().tolist()
+        [3.0, 3.0]
+    """
+    import torch
+
+    def run():
+        out = fn()
+        if device != "cpu":  # CUDA returns before the kernel ends: the timing must include it
+            torch.cuda.synchronize()
+        return out.cpu()
+
+    return run
+
+
 def spy_grid(matrix, cells: int = SPY_GRID) -> dict:
     """Nonzero counts of ``matrix`` on an at most ``cells`` x ``cells`` grid (what a spy plot draws)."""
     coo = sp.coo_matrix(matrix)
     rows, cols = coo.shape
-    gr, gc = min(cells, max(rows, 1)), min(cells, max(cols, 1))
-    grid = np.zeros((gr, gc), dtype=np.int64)
-    np.add.at(grid, (coo.row * gr // max(rows, 1), coo.col * gc // max(cols, 1)), 1)
+    grid = density_grid(coo.row, coo.col, coo.shape, min(cells, max(rows, 1)), min(cells, max(cols, 1)))
     return {"shape": [rows, cols], "grid": grid.tolist()}
 
 
@@ -251,14 +269,7 @@ def _prepare_sweep(w: Workload, root) -> Problem:
         import torch
 
         da, db = torch.from_numpy(a.toarray()).to(device), torch.from_numpy(b.toarray()).to(device)
-
-        def run():
-            out = da @ db
-            if device != "cpu":
-                torch.cuda.synchronize()
-            return out.cpu()
-
-        return run
+        return on_device(lambda: da @ db, device)
 
     def layers() -> list[Layer]:
         import zeroskip as zs

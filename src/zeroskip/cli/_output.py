@@ -16,13 +16,14 @@ Example:
 from __future__ import annotations
 
 import json
-import math
 import sys
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+
+from zeroskip.bench.store import jsonable
+from zeroskip.formats.stats import density_grid
 
 T = TypeVar("T")
 
@@ -55,31 +56,9 @@ def cell(value: object) -> str:
     return str(value)
 
 
-def plain(value: Any) -> Any:
-    """``value`` in JSON's types: numpy scalars and arrays unwrapped, paths as text, NaN and Inf as null.
-
-    Example:
-        >>> plain({"n": np.int64(3), "x": float("nan"), "s": (1, 2)})
-        {'n': 3, 'x': None, 's': [1, 2]}
-    """
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return plain(value.tolist())
-    if isinstance(value, np.generic):
-        return plain(value.item())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None  # strict JSON has no NaN or Infinity
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
 def print_json(document: Any) -> None:
     """Print one JSON document to stdout (the whole output of a command run with ``--json``)."""
-    print(json.dumps(plain(document), indent=2))
+    print(json.dumps(jsonable(document), indent=2))
 
 
 def progress(items: Iterable[T], description: str, *, total: int | None = None, enabled: bool = True) -> Iterator[T]:
@@ -95,16 +74,6 @@ def progress(items: Iterable[T], description: str, *, total: int | None = None, 
     from tqdm import tqdm
 
     yield from tqdm(items, desc=description, total=total, file=sys.stderr, leave=False, unit="item")
-
-
-def density_grid(rows, cols, shape: tuple[int, int], height: int, width: int) -> np.ndarray:
-    """Stored entries per cell of a ``height`` x ``width`` grid laid over a matrix of ``shape``."""
-    m, n = max(shape[0], 1), max(shape[1], 1)
-    r = np.asarray(rows, dtype=np.int64) * height // m
-    c = np.asarray(cols, dtype=np.int64) * width // n
-    grid = np.zeros((height, width), dtype=np.int64)
-    np.add.at(grid, (r, c), 1)
-    return grid
 
 
 def text_spy(rows, cols, shape: tuple[int, int], width: int = 64) -> str:

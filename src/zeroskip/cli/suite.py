@@ -17,10 +17,10 @@ import argparse
 import time
 from pathlib import Path
 
+from zeroskip.bench.store import DEFAULT_DB
 from zeroskip.cli._common import EXIT_FAILED, EXIT_OK, UsageError, require
 from zeroskip.cli._output import print_json, table
 
-DEMO_DB = "zeroskip-results.db"
 DEMO_REPORT = "zeroskip-report.html"
 
 
@@ -189,7 +189,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _suite_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", default=DEMO_DB, help=f"results database (default {DEMO_DB}); reruns skip what it holds")
+    p.add_argument("--db", default=DEFAULT_DB, help=f"results database (default {DEFAULT_DB}); reruns skip what it holds")
     p.add_argument("--redo", action="store_true", help="run again what the database already holds")
     p.add_argument("--threads", type=int, help="threads of every measured backend (default: the usable cores)")
     p.add_argument("--repeats", type=int, default=5, help="timed calls per measurement; the median is kept")
@@ -229,7 +229,7 @@ def register(sub) -> None:
 
     report = sub.add_parser("report", help="write the self-contained HTML report of a results database",
                             description=cmd_report.__doc__, epilog="examples:\n  zeroskip report --db r.db --out r.html")
-    report.add_argument("--db", default=DEMO_DB, help=f"results database (default {DEMO_DB})")
+    report.add_argument("--db", default=DEFAULT_DB, help=f"results database (default {DEFAULT_DB})")
     report.add_argument("--out", default=DEMO_REPORT, help=f"report path (default {DEMO_REPORT})")
     report.add_argument("--json", action="store_true", help="print the report's path as JSON")
     report.set_defaults(func=cmd_report)

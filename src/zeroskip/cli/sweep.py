@@ -13,7 +13,7 @@ import sys
 
 from zeroskip.cli._common import EXIT_OK, UsageError
 from zeroskip.cli._output import print_json, table
-from zeroskip.cli.suite import DEMO_DB
+from zeroskip.bench.store import DEFAULT_DB
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -73,7 +73,7 @@ def register(sub) -> None:
                               "  zeroskip sweep my.toml --scheduler tcp://HOST:8786 --db /shared/r.db\n"
                               "  zeroskip sweep my.toml --list")
     p.add_argument("file", help="sweep file (TOML)")
-    p.add_argument("--db", default=DEMO_DB, help=f"results database (default {DEMO_DB})")
+    p.add_argument("--db", default=DEFAULT_DB, help=f"results database (default {DEFAULT_DB})")
     p.add_argument("--scheduler", help="address of a running Dask scheduler (default: start a local cluster)")
     p.add_argument("--workers", type=int, help="local cluster: worker processes (default: the usable cores)")
     p.add_argument("--serial", action="store_true", help="run in this process (no Dask)")

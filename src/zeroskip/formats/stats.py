@@ -179,3 +179,19 @@ def smallest_format(tensor: SparseTensor, formats=None) -> tuple[Format, int]:
     sizes = footprints(tensor, formats)
     spec = min(sizes, key=sizes.__getitem__)
     return as_format(spec), sizes[spec]
+
+
+def density_grid(rows, cols, shape: tuple[int, int], height: int, width: int) -> np.ndarray:
+    """Stored entries per cell of a ``height`` x ``width`` grid laid over a matrix of ``shape`` (what a spy
+    plot draws), from the entries' ``rows`` and ``cols``.
+
+    Example:
+        >>> density_grid([0, 1, 3], [0, 0, 3], (4, 4), 2, 2).tolist()
+        [[2, 0], [0, 1]]
+    """
+    m, n = max(shape[0], 1), max(shape[1], 1)
+    r = np.asarray(rows, dtype=np.int64) * height // m
+    c = np.asarray(cols, dtype=np.int64) * width // n
+    grid = np.zeros((height, width), dtype=np.int64)
+    np.add.at(grid, (r, c), 1)
+    return grid

@@ -21,13 +21,13 @@ Example:
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from zeroskip.bench.store import ResultStore
+from zeroskip.config import usable_cores
 from zeroskip.errors import MissingDependencyError
 from zeroskip.sweep.spec import SweepSpec
 
@@ -104,7 +104,7 @@ def run_sweep(spec: SweepSpec, store: ResultStore, *, scheduler: str | None = No
     todo = [p for p in points if p["key"] not in stored]
     params = {p["key"]: {k: v for k, v in p.items() if k != "key"} for p in points}
     progress = SweepProgress(total=len(points), already=len(points) - len(todo))
-    n_workers = workers or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    n_workers = workers or usable_cores()
     if batch is None:
         batch = max(1, min(MAX_BATCH, -(-len(todo) // (8 * n_workers))))
     chunks = batches(todo, batch)

@@ -50,8 +50,6 @@ def arch_spec(point: dict) -> dict:
 
 @functools.lru_cache(maxsize=64)
 def _arch(spec_json: str):
-    import json
-
     from zeroskip.hardware import load_arch
 
     return load_arch(json.loads(spec_json))

@@ -19,6 +19,7 @@ from test_compiler import expressions  # the random expressions of the compiler'
 from test_lowering import compile_drawn, operand
 
 import zeroskip as zs
+from zeroskip.backends.cpu import codegen
 from zeroskip.backends.cpu import run as cpu_run
 from zeroskip.lang import evaluate_dense, parse
 from zeroskip.testing import assert_tensor_equal
@@ -47,6 +48,7 @@ def chunks(monkeypatch):
         return split(call, bounds, threads)
 
     monkeypatch.setattr(cpu_run, "MIN_PARALLEL_WORK", 0)
+    monkeypatch.setattr(cpu_run, "MIN_PARALLEL_SECONDS", 0.0)
     monkeypatch.setattr(cpu_run, "_map", recording)
     return seen
 
@@ -183,3 +185,47 @@ def test_random_data_for_fixed_kernels(kernel, sizes, density, seed, dtype, thre
         out = PROGRAMS[kernel].run(backend="sparse", threads=threads, **arrays)
     assert out.dtype == dtype and out.format == PROGRAMS[kernel].output_format
     assert_tensor_equal(out, evaluate_dense(parse(text), arrays), check_format=False)
+
+
+# ---- position maps: a sparse fiber every pass reads whole is located, not merged ---------------------
+# name -> (expression, formats (sparse outputs), loop order, operand shapes as index letters, the map in the source)
+MAPPED = {
+    "spmspv": ("y(i) = A(i,j) * x(j)", {"A": "csr", "x": "sparse", "out": "sparse"}, "ij",
+               {"A": "ij", "x": "j"}, "m0_x"),
+    "dcsr-matmul": ("X(i,j) = A(i,k) * B(k,j)", {"A": "csr", "B": "dcsr", "out": "csr"}, "ikj",
+                    {"A": "ik", "B": "kj"}, "m0_B"),
+    "three-way": ("y(i) = A(i,j) * x(j) * z(j)", {"A": "csr", "x": "sparse", "z": "sparse", "out": "sparse"}, "ij",
+                  {"A": "ij", "x": "j", "z": "j"}, "m0_z"),
+}
+_mapped_programs: dict[tuple[str, bool, bool], zs.Program] = {}
+
+
+def mapped_program(name: str, limit: int, bias: bool) -> zs.Program:
+    key = (name, limit > 0, bias)
+    if key not in _mapped_programs:
+        text, formats, order, _, _ = MAPPED[name]
+        epilogue = zs.Epilogue(bias=-1.0) if bias else None  # f(0) != 0: only reached entries are stored
+        _mapped_programs[key] = zs.compile(text, loop_order=order, epilogue=epilogue, **formats)
+    return _mapped_programs[key]
+
+
+@settings(max_examples=120)
+@given(name=st.sampled_from(sorted(MAPPED)), sizes=st.fixed_dictionaries({i: st.integers(0, 9) for i in "ijk"}),
+       density=st.sampled_from([0.0, 0.1, 0.5, 1.0]), seed=st.integers(0, 2**16),
+       limit=st.sampled_from([0, codegen.MAP_LIMIT]), bias=st.booleans(), threads=st.integers(1, 3))
+def test_position_maps_and_their_merge_fallback_match_the_gold(name, sizes, density, seed, limit, bias, threads):
+    """Located through the map (or merged, when the dimension is over the map's limit): same answer,
+    and under an epilogue with f(0) != 0 only the entries a product reached are stored."""
+    text, _, _, letters, map_name = MAPPED[name]
+    rng = np.random.default_rng(seed)
+    arrays = {n: operand(tuple(sizes[i] for i in idx), density, rng) for n, idx in letters.items()}
+    program = mapped_program(name, limit, bias)
+    with mock.patch.object(codegen, "MAP_LIMIT", limit), mock.patch.object(cpu_run, "MIN_PARALLEL_WORK", 0):
+        out = program.run(backend="sparse", threads=threads, **arrays)
+        assert map_name in program.source()
+    gold = evaluate_dense(parse(text), arrays)
+    if bias:
+        pattern = {n: (a != 0).astype(np.int64) for n, a in arrays.items()}
+        reached = evaluate_dense(parse(text), pattern) != 0
+        gold = np.where(reached, gold - 1.0, 0.0)
+    assert_tensor_equal(out, gold, check_format=False)

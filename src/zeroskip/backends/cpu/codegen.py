@@ -63,6 +63,7 @@ from zeroskip.lang.ast import Access, Add, Expr, Literal, Mul, Neg, Sub
 
 MAX_CASE_OPERANDS = 6  # 2**6 specialized bodies per loop at most
 UNROLL = 4  # partial sums of an unrolled dot product
+MAP_LIMIT = 1 << 26  # coordinates a position map may cover (256 MB of int32); beyond, the kernel merges
 
 
 class CodegenError(ZeroskipError, ValueError):
@@ -113,6 +114,7 @@ class _Emitter:
         self.alias: dict[str, str] = {}  # index -> coordinate variable, inside an unrolled copy
         self.literals: list[float | int] = []
         self.lines: list[str] = []
+        self.maps: list[str] = []  # position maps built once per call, before the root loop
         self.depth = 1
 
     # ---- driver ------------------------------------------------------------------------------
@@ -136,8 +138,10 @@ class _Emitter:
         self._workspaces()
         if not self.dense_out:
             self._open_buffers()
+        top = len(self.lines)
         root = self.nest.body
         self.stmt(root, {}, root=isinstance(root, Forall))
+        self.lines[top:top] = self.maps
         self.emit("return 0, hi_, False" if self.dense_out else "return n_out_, hi_, False")
         args += [f"L{k}_" for k in range(len(self.literals))] + ["zero_", "vt_"]
         head = ["import numpy as np", "from numba import njit",
@@ -412,11 +416,68 @@ class _Emitter:
                 self.emit(f"c_{index} = {self._crd(t, lv)}[p{lv}_{t}]")
                 self._mark_row(root)
                 self._cases(f.body, extras, iterators, full, scope, index, search=extras)
+            elif lattice.intersection and (mapped := self._mappable(iterators, root)):
+                self._mapped_loop(f, iterators, mapped, extras, full, scope, root)
             elif lattice.intersection:
                 self._merge_loop(f.body, iterators, extras, full, scope, index, root, True)
             else:
                 self._union(f, lattice, extras, full, scope, root)
         self.depth = start
+
+    def _mappable(self, iterators, root: bool) -> list[tuple[str, int]]:
+        """Intersected top levels of operands that every pass of this inner loop reads whole.
+
+        Such a fiber (the sparse ``x`` of ``A(i,j) * x(j)``) is the same for every outer
+        coordinate, so a map from coordinate to position, built once per call, replaces the merge
+        with one lookup per coordinate of the other operands (TACO's locate into a workspace).
+        """
+        if root:
+            return []
+        mapped = [(t, lv) for t, lv in iterators if lv == 0 and t not in self.temps
+                  and not self.formats[t].levels[0].full and self.formats[t].levels[0].unique]
+        return mapped[1:] if len(mapped) == len(iterators) else mapped
+
+    def _mapped_loop(self, f: Forall, iterators, mapped, extras, full, scope, root) -> None:
+        """The intersection driven by the unmapped operands, the mapped ones located (merged if too big)."""
+        index = f.index
+        for t, lv in mapped:
+            m = f"m{lv}_{t}"
+            if any(line.startswith(f"    {m} =") for line in self.maps):
+                continue
+            # Position + 1, 0 where absent: any index dtype holds it (unsigned ones too), and
+            # np.zeros of a large map costs no more than the pages it touches.
+            self.maps += [f"    u{m} = n_{index} <= {MAP_LIMIT}",
+                          f"    {m} = np.zeros(n_{index} if u{m} else 0, pos{lv}_{t}.dtype)",
+                          f"    for q_ in range(pos{lv}_{t}[0], pos{lv}_{t}[1]):",
+                          f"        {m}[crd{lv}_{t}[q_]] = q_ + 1"]
+        drivers = [it for it in iterators if it not in mapped]
+        start = self.depth
+        self.emit("if " + " and ".join(f"um{lv}_{t}" for t, lv in mapped) + ":")
+        self.depth += 1
+        if len(drivers) == 1:
+            t, lv = drivers[0]
+            begin, end = self._bounds(t, lv, scope, root)
+            self.emit(f"for p{lv}_{t} in range({begin}, {end}):")
+            self.depth += 1
+            self.emit(f"c_{index} = {self._crd(t, lv)}[p{lv}_{t}]")
+            self._located(mapped, index)
+            self._cases(f.body, extras, iterators, full, scope, index, search=extras)
+        else:
+            self._merge_loop(f.body, drivers, extras, full, scope, index, root, True, mapped=mapped)
+        self.depth = start
+        self.emit("else:")
+        self.depth += 1
+        self._merge_loop(f.body, iterators, extras, full, scope, index, root, True)
+        self.depth = start
+
+    def _located(self, mapped, index: str) -> None:
+        """Look the coordinate up in each map; the body that follows runs where all hold it."""
+        for t, lv in mapped:
+            self.emit(f"g{lv}_{t} = m{lv}_{t}[c_{index}]")
+        self.emit("if " + " and ".join(f"g{lv}_{t} != 0" for t, lv in mapped) + ":")
+        self.depth += 1
+        for t, lv in mapped:
+            self.emit(f"p{lv}_{t} = g{lv}_{t} - 1")
 
     def _reduces(self, body: Stmt) -> bool:
         return (isinstance(body, Assign) and body.accumulate and self.temps.get(body.lhs.tensor) == "scalar"
@@ -528,7 +589,7 @@ class _Emitter:
             self._merge_loop(f.body, its, extras, full, scope, f.index, root, False, opened=True, gone=gone)
 
     def _merge_loop(self, body, its, extras, full, scope, index, root, intersect, opened=False,
-                    gone=frozenset()) -> None:
+                    gone=frozenset(), mapped=()) -> None:
         """A ``while`` over ``its`` together: an intersection (all present) or one point of a union."""
         start = self.depth
         if not opened:
@@ -546,8 +607,10 @@ class _Emitter:
         if intersect:
             self.emit("if " + " and ".join(f"k{lv}_{t} == c_{index}" for t, lv in its) + ":")
             self.depth += 1
-            self._cases(body, extras, its, full, scope, index, search=extras)
-            self.depth -= 1
+            if mapped:
+                self._located(mapped, index)
+            self._cases(body, extras, [*its, *mapped], full, scope, index, search=extras)
+            self.depth -= 2 if mapped else 1
         else:
             for t, lv in its:
                 self.emit(f"h{lv}_{t} = k{lv}_{t} == c_{index}")

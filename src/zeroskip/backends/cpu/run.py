@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import math
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields
 
@@ -32,9 +33,13 @@ from zeroskip.formats.format import Format
 from zeroskip.formats.tensor import SparseTensor, _verify_always
 
 MIN_PARALLEL_WORK = 4096  # driving entries below which one thread beats the pool's hand-off (~30 us)
+# One thread's run time below which splitting loses: waking a pool thread costs 50-100 us on these
+# VMs, so two threads win only when half the work saves more than that.
+MIN_PARALLEL_SECONDS = 300e-6
 CHUNKS_PER_THREAD = 2  # spare chunks let a fast thread take over a slow one's share
 
 _output_ratio: dict[str, float] = {}  # kernel source -> output entries per input entry, last run
+_entry_seconds: dict[str, float] = {}  # kernel source -> one thread's seconds per driving entry, last run
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
 _pool_lock = threading.Lock()
@@ -57,7 +62,7 @@ def execute(plan: KernelPlan, fn, tensors: dict[str, SparseTensor], dims: dict[s
     head = [*sizes]
     for name in plan.inputs:
         head += _tensor_args(tensors[name])
-    bounds = _chunks(plan, tensors, dims, threads)
+    bounds, entries = _chunks(plan, tensors, dims, threads)
     mask = None
     if plan.dense_output:
         check_dense_alloc(math.prod(storage), dtype.itemsize, f"the dense output {out_shape}")
@@ -93,7 +98,11 @@ def execute(plan: KernelPlan, fn, tensors: dict[str, SparseTensor], dims: dict[s
             elif counts is not None and inner:
                 counts[lo * inner:(lo + 1) * inner] = 0  # the unfinished coordinate's partial counts
 
+    start = time.perf_counter()
     results = _map(call, bounds, threads)
+    if entries:
+        used = min(threads, len(bounds) - 1)  # an upper bound on one thread's time: overheads count against splitting
+        _entry_seconds[plan.source] = (time.perf_counter() - start) * used / entries
     if plan.dense_output:
         if mask is not None:
             _fill_unwritten(out_vals, mask, epilogue, out_fmt, plan)
@@ -255,24 +264,32 @@ def _epilogue_args(e: Epilogue, dtype: np.dtype) -> list:
     return args
 
 
-def _chunks(plan: KernelPlan, tensors: dict[str, SparseTensor], dims: dict[str, int], threads: int) -> list[int]:
-    """Coordinate boundaries of the root loop: equal shares of the driving operand's stored entries."""
+def _chunks(plan: KernelPlan, tensors: dict[str, SparseTensor], dims: dict[str, int],
+            threads: int) -> tuple[list[int], int]:
+    """Coordinate boundaries of the root loop (equal shares of the driving operand's stored entries),
+    and that operand's entry count (0 when nothing drives the root loop).
+
+    One chunk when the work is too small to pay for a thread's wake-up: judged by the entries on
+    a kernel's first run, then by its own measured time per entry.
+    """
     dim = dims[plan.root_index] if plan.root_index is not None else 0
-    if plan.split_index is None or threads <= 1:
-        return [0, dim]
     drivers = [tensors[name] for name in plan.root_tensors]
     if not drivers:
-        return [0, dim]
+        return [0, dim], 0
     driver = max(drivers, key=lambda t: len(t.vals))
-    if len(driver.vals) < MIN_PARALLEL_WORK:
-        return [0, dim]
+    entries = len(driver.vals)
+    if plan.split_index is None or threads <= 1 or entries < MIN_PARALLEL_WORK:
+        return [0, dim], entries
+    cost = _entry_seconds.get(plan.source)
+    if cost is not None and cost * entries < MIN_PARALLEL_SECONDS:
+        return [0, dim], entries
     offsets = _leaf_offsets(driver)
     weights = offsets + np.arange(len(offsets))  # each coordinate costs one step besides its entries
     shares = np.linspace(0, weights[-1], threads * CHUNKS_PER_THREAD + 1)[1:-1]
     cuts = np.searchsorted(weights, shares)
     top = driver.levels[0]
     coords = cuts if driver.format.levels[0].full else np.asarray(top.crd)[np.minimum(cuts, len(top.crd) - 1)]
-    return np.unique(np.concatenate(([0], coords, [dim]))).astype(np.int64).tolist()
+    return np.unique(np.concatenate(([0], coords, [dim]))).astype(np.int64).tolist(), entries
 
 
 def _leaf_offsets(t: SparseTensor) -> np.ndarray:

@@ -19,6 +19,7 @@ from test_lowering import operand
 
 import zeroskip as zs
 import zeroskip.backends.cpu.backend as cpu_backend
+import zeroskip.backends.cpu.output as cpu_output
 import zeroskip.backends.cpu.run as cpu_run
 import zeroskip.compiler.program as program_module
 import zeroskip.formats.tensor as tensor_module
@@ -279,7 +280,7 @@ def test_a_repeated_call_repeats_no_per_program_or_per_shape_work(monkeypatch):
 
 # ---- trusted outputs ---------------------------------------------------------------------------------
 def test_the_fast_construction_of_outputs_is_in_use():
-    assert cpu_run._CAN_TRUST  # False when SparseTensor's fields change: outputs then go through the constructor
+    assert cpu_output._CAN_TRUST  # False when SparseTensor's fields change: outputs then go through the constructor
 
 
 def test_kernel_outputs_are_verified_under_zeroskip_verify_and_user_tensors_always(monkeypatch):
@@ -312,7 +313,7 @@ def test_a_broken_kernel_output_is_caught_under_zeroskip_verify(monkeypatch):
     broken = (LevelArrays(), LevelArrays(pos=np.array([0, 2, 1], np.int32), crd=np.array([0, 1], np.int32)))
     monkeypatch.setenv("ZEROSKIP_VERIFY", "1")
     with pytest.raises(StructureError):
-        cpu_run.trusted_tensor((2, 2), csr, broken, np.ones(2))
+        cpu_output.trusted_tensor((2, 2), csr, broken, np.ones(2))
     monkeypatch.setenv("ZEROSKIP_VERIFY", "0")
-    t = cpu_run.trusted_tensor((2, 2), csr, broken, np.ones(2))  # trusted: not checked, but frozen
+    t = cpu_output.trusted_tensor((2, 2), csr, broken, np.ones(2))  # trusted: not checked, but frozen
     assert not t.levels[1].pos.flags.writeable and not t.vals.flags.writeable

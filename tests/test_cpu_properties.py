@@ -229,3 +229,26 @@ def test_position_maps_and_their_merge_fallback_match_the_gold(name, sizes, dens
         reached = evaluate_dense(parse(text), pattern) != 0
         gold = np.where(reached, gold - 1.0, 0.0)
     assert_tensor_equal(out, gold, check_format=False)
+
+
+# ---- the sparse accumulator: rows read back sorted (few entries) or by their set bits (many) --------
+SPA_EPILOGUES = {"none": None, "bias": zs.Epilogue(bias=-1.0)}  # bias: only entries a product reached are stored
+_spa_programs = {name: zs.compile("X(i,j) = B(i,k) * C(k,j)", B="csr", C="csr", out="csr", loop_order="ikj",
+                                  epilogue=e) for name, e in SPA_EPILOGUES.items()}
+
+
+@settings(max_examples=60)
+@given(epilogue=st.sampled_from(sorted(SPA_EPILOGUES)), n=st.sampled_from([1, 63, 64, 65, 130, 300]),
+       row_density=st.lists(st.sampled_from([0.0, 0.005, 0.05, 0.5, 1.0]), min_size=5, max_size=5),
+       seed=st.integers(0, 2**16))
+def test_accumulator_rows_of_every_fill_across_bitset_words(epilogue, n, row_density, seed):
+    """Rows from empty to full, on column counts around the 64-bit word boundaries: each row takes
+    the sorted-list or the bitset path by its own fill, and every one must come back exactly."""
+    rng = np.random.default_rng(seed)
+    B = np.where(rng.random((6, 5)) < 0.6, rng.integers(1, 5, (6, 5)), 0).astype(np.float64)
+    C = np.stack([np.where(rng.random(n) < d, rng.integers(-3, 4, n), 0) for d in row_density]).astype(np.float64)
+    out = _spa_programs[epilogue].run(B=B, C=C, backend="sparse", threads=1)
+    gold = B @ C
+    if epilogue == "bias":
+        gold = np.where((np.abs(B) @ np.abs(C)) != 0, gold - 1.0, 0.0)
+    assert_tensor_equal(out, gold, check_format=False)

@@ -111,6 +111,7 @@ class _Emitter:
         self.temps: dict[str, str] = {t.name: _temp_kind(t) for t in nest.temporaries}
         self.elided: set[str] = set()
         self.scanned: set[str] = set()  # sparse accumulators read by scanning their flags
+        self.cleared: set[str] = set()  # scanned accumulators whose scan also cleared them
         self.alias: dict[str, str] = {}  # index -> coordinate variable, inside an unrolled copy
         self.literals: list[float | int] = []
         self.lines: list[str] = []
@@ -145,7 +146,8 @@ class _Emitter:
         self.emit("return 0, hi_, False" if self.dense_out else "return n_out_, hi_, False")
         args += [f"L{k}_" for k in range(len(self.literals))] + ["zero_", "vt_"]
         head = ["import numpy as np", "from numba import njit",
-                "from zeroskip.backends.cpu.support import lower_bound", "", "",
+                "from zeroskip.backends.cpu.support import lower_bound, sort_prefix, sorts_faster, trailing_zeros",
+                "", "",
                 f"# {a}",
                 f"# loop order {','.join(self.nest.loop_order)}; formats "
                 + ", ".join(f"{n}={f.spec or 'scalar'}" for n, f in self.nest.formats)
@@ -191,8 +193,9 @@ class _Emitter:
                 if self.track:
                     self.emit(f"t_{name} = np.zeros(({shape},), np.bool_)")
             elif kind == "spa":
+                # Flags as a bitset: a dense row is read back by its set bits, not by a branch per coordinate.
                 self.emit(f"v_{name} = np.zeros({shape}, vt_.dtype)")
-                self.emit(f"f_{name} = np.zeros({shape}, np.bool_)")
+                self.emit(f"f_{name} = np.zeros(({shape} + 63) >> 6, np.uint64)")
                 self.emit(f"l_{name} = np.empty({shape}, np.int64)")
                 self.emit(f"n_{name}_ = 0")
 
@@ -242,21 +245,23 @@ class _Emitter:
     def _consume_spa(self, w: Where, scope: dict) -> None:
         """Read a sparse accumulator in coordinate order: sort the few touched, or scan the flags of many."""
         name, index = w.temp.name, w.temp.indices[0]
-        self.emit(f"if n_{name}_ * 16 < n_{index}:")
+        self.emit(f"if sorts_faster(n_{name}_, n_{index}):")
         self.depth += 1
-        self.emit(f"l_{name}[:n_{name}_].sort()")
+        self.emit(f"sort_prefix(l_{name}, n_{name}_)")
         self.stmt(w.consumer, scope)
         self.emit(f"for q_ in range(n_{name}_):")
         self.emit(f"    v_{name}[l_{name}[q_]] = 0")
-        self.emit(f"    f_{name}[l_{name}[q_]] = False")
+        self.emit(f"    f_{name}[l_{name}[q_] >> 6] = 0")
         self.depth -= 1
         self.emit("else:")
         self.depth += 1
-        self.scanned.add(name)  # the consumer's loop over the workspace becomes a dense scan of its flags
+        self.scanned.add(name)  # the consumer's loop over the workspace becomes a scan of its flags
         self.stmt(w.consumer, scope)
         self.scanned.discard(name)
-        self.emit(f"v_{name}.fill(0)")
-        self.emit(f"f_{name}.fill(False)")
+        if name not in self.cleared:
+            self.emit(f"v_{name}.fill(0)")
+            self.emit(f"f_{name}.fill(0)")
+        self.cleared.discard(name)
         self.depth -= 1
         self.emit(f"n_{name}_ = 0")
 
@@ -292,8 +297,9 @@ class _Emitter:
                 self.emit(f"{flag} = True" if reached == "True" else f"{flag} = {flag} or {reached}")
             if kind == "spa":
                 c = f"c_{a.lhs.indices[0]}"
-                self.emit(f"if not f_{name}[{c}]:")
-                self.emit(f"    f_{name}[{c}] = True")
+                self.emit(f"fb_ = np.uint64(1) << np.uint64({c} & 63)")
+                self.emit(f"if not f_{name}[{c} >> 6] & fb_:")
+                self.emit(f"    f_{name}[{c} >> 6] |= fb_")
                 self.emit(f"    l_{name}[n_{name}_] = {c}")
                 self.emit(f"    n_{name}_ += 1")
                 self.emit(f"v_{name}[{c}] {op} {rhs}")
@@ -380,8 +386,10 @@ class _Emitter:
         sparse = [(t, lv) for t, lv, full in levels if not full]
         full = [(t, lv) for t, lv, full in levels if full]
         start = self.depth
+        if not root and len(sparse) == 1 and sparse[0][0] in self.scanned and all(pt.iterators for pt in lattice.points):
+            self._bitset_loop(f, sparse[0][0], full, scope)
         # A point with no sparse iterator (a union with a dense operand) makes the loop visit every coordinate.
-        if any(not pt.iterators or all(it.full or it.tensor in self.scanned for it in pt.iterators)
+        elif any(not pt.iterators or all(it.full or it.tensor in self.scanned for it in pt.iterators)
                for pt in lattice.points):
             for t, lv in sparse:
                 self._open_finger(t, lv, scope, root)
@@ -391,7 +399,7 @@ class _Emitter:
             self._mark_row(root)
             for t, lv in sparse:
                 if t in self.scanned:
-                    self.emit(f"h{lv}_{t} = f_{t}[c_{index}]")
+                    self.emit(f"h{lv}_{t} = (f_{t}[c_{index} >> 6] >> np.uint64(c_{index} & 63)) & np.uint64(1) != 0")
                 else:
                     self.emit(f"h{lv}_{t} = p{lv}_{t} < e{lv}_{t} and {self._crd(t, lv)}[p{lv}_{t}] == c_{index}")
             self._cases(f.body, sparse, [], full, scope, index)
@@ -423,6 +431,25 @@ class _Emitter:
             else:
                 self._union(f, lattice, extras, full, scope, root)
         self.depth = start
+
+    def _bitset_loop(self, f: Forall, name: str, full, scope: dict) -> None:
+        """A loop over the one sparse operand, a scanned accumulator: its set bits in order, each word
+        and value cleared as it is read (the accumulator is then empty for the next row)."""
+        index, depth = f.index, self.depth
+        word, bits = f"qw{depth}_", f"bw{depth}_"
+        self.emit(f"for {word} in range(len(f_{name})):")
+        self.depth += 1
+        self.emit(f"{bits} = f_{name}[{word}]")
+        self.emit(f"if {bits} == 0:")
+        self.emit("    continue")
+        self.emit(f"f_{name}[{word}] = 0")
+        self.emit(f"while {bits} != 0:")
+        self.depth += 1
+        self.emit(f"c_{index} = ({word} << 6) + np.int64(trailing_zeros({bits}))")
+        self.emit(f"{bits} &= {bits} - np.uint64(1)")
+        self._cases(f.body, [], [], full, scope, index)
+        self.emit(f"v_{name}[c_{index}] = 0")
+        self.cleared.add(name)
 
     def _mappable(self, iterators, root: bool) -> list[tuple[str, int]]:
         """Intersected top levels of operands that every pass of this inner loop reads whole.

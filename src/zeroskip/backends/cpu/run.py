@@ -3,8 +3,7 @@
 Parallel work is split by nonzeros, not by rows: the root loop's coordinates are cut where the
 driving operand's cumulative stored entries (plus one per coordinate, for the per-row work)
 reach equal shares, so a skewed matrix (``arrow``, power-law rows) balances. Chunks run the
-nogil kernel on a thread pool; each appends its own part of a sparse output, and the parts
-are concatenated in coordinate order and assembled into levels in one pass.
+nogil kernel on a thread pool; each appends its own part of a sparse output (see ``output``).
 
 Example:
     >>> import numpy as np, zeroskip as zs
@@ -15,22 +14,20 @@ Example:
 
 from __future__ import annotations
 
-import functools
 import math
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import fields
 
 import numpy as np
 
 from zeroskip.backends.cpu.codegen import KernelPlan
-from zeroskip.backends.cpu.support import count_positions, fill_levels
+from zeroskip.backends.cpu.output import Buffers, assemble, assemble_counted, no_arrays, trusted_tensor
 from zeroskip.compiler.epilogue import Epilogue
 from zeroskip.config import check_dense_alloc
-from zeroskip.formats.build import LevelArrays, choose_index_dtype
+from zeroskip.formats.build import choose_index_dtype
 from zeroskip.formats.format import Format
-from zeroskip.formats.tensor import SparseTensor, _verify_always
+from zeroskip.formats.tensor import SparseTensor
 
 MIN_PARALLEL_WORK = 4096  # driving entries below which one thread beats the pool's hand-off (~30 us)
 # One thread's run time below which splitting loses: waking a pool thread costs 50-100 us on these
@@ -75,7 +72,9 @@ def execute(plan: KernelPlan, fn, tensors: dict[str, SparseTensor], dims: dict[s
         work = sum(len(t.vals) for t in tensors.values())
         # Output entries per input entry, learnt from this kernel's last run: few resumes after the first.
         ratio = _output_ratio.get(plan.source, 1.0)
-        capacity = max(256, int(1.25 * ratio * work / max(len(bounds) - 1, 1)))
+        chunks = max(len(bounds) - 1, 1)
+        buffers = Buffers(chunks, max(256, int(2 * ratio * work / chunks)), crd_dtype, dtype,
+                          1 if plan.count_parents else plan.output_levels)
     args = _epilogue_args(epilogue, dtype) + _scalar_args(plan, dtype)
 
     counts = np.zeros(parents, np.int64) if plan.count_parents else None  # one per parent; none for 0 rows
@@ -83,16 +82,15 @@ def execute(plan: KernelPlan, fn, tensors: dict[str, SparseTensor], dims: dict[s
     def call(lo: int, hi: int):
         if plan.dense_output:
             return fn(lo, hi, *head, *args)
-        recorded = 1 if plan.count_parents else plan.output_levels
-        buffers = [np.empty(capacity, crd_dtype) for _ in range(recorded)] + [np.empty(capacity, dtype)]
+        room = buffers.slot()
         extra = [counts] if counts is not None else []
         count = 0
         while True:
-            count, lo, full = fn(lo, hi, *head, *buffers, count, *extra, *args)
+            count, lo, full = fn(lo, hi, *head, *room, count, *extra, *args)
             if not full:
-                return count, buffers
+                return count, room
             # Keep what is done, double the room, resume at the coordinate that did not fit.
-            buffers = [_grown(b, count, 2 * len(b)) for b in buffers]
+            room = [_grown(b, count, 2 * len(b)) for b in room]
             if counts is not None and plan.root_index is None:
                 counts[:] = 0  # no root loop to resume: the kernel starts over
             elif counts is not None and inner:
@@ -106,11 +104,12 @@ def execute(plan: KernelPlan, fn, tensors: dict[str, SparseTensor], dims: dict[s
     if plan.dense_output:
         if mask is not None:
             _fill_unwritten(out_vals, mask, epilogue, out_fmt, plan)
-        return trusted_tensor(out_shape, out_fmt, _no_arrays(out_fmt.ndim), out_vals.reshape(-1))
+        return trusted_tensor(out_shape, out_fmt, no_arrays(out_fmt.ndim), out_vals.reshape(-1))
     _output_ratio[plan.source] = sum(count for count, _ in results) / max(work, 1)
     if counts is not None:
-        return _assemble_counted(results, counts, out_shape, out_fmt, storage)
-    return _assemble(results, out_shape, out_fmt, dtype, plan.output_levels)
+        return assemble_counted(buffers, results, lambda copy, b: _map(copy, b, threads), counts, out_shape,
+                                out_fmt, storage)
+    return assemble(results, out_shape, out_fmt, dtype, plan.output_levels)
 
 
 _launches: dict[tuple, tuple] = {}  # (id(plan), id(out_fmt), index sizes, output shape) -> (plan, out_fmt, facts)
@@ -135,55 +134,6 @@ def _launch(plan: KernelPlan, dims: dict[str, int], out_shape: tuple[int, ...], 
         _launches.clear()
     _launches[key] = (plan, out_fmt, facts)
     return facts
-
-
-_TENSOR_FIELDS = ("shape", "format", "levels", "vals", "_checked")
-# The fast path below fills these slots itself: should SparseTensor grow another field, it falls back to the constructor.
-_CAN_TRUST = (tuple(f.name for f in fields(SparseTensor)) == _TENSOR_FIELDS
-              and getattr(SparseTensor, "__slots__", None) == _TENSOR_FIELDS)
-# The slots' own setters: a frozen dataclass refuses setattr, and these are cheaper than object.__setattr__.
-_SET_SHAPE, _SET_FORMAT, _SET_LEVELS, _SET_VALS, _SET_CHECKED = (
-    (SparseTensor.__dict__[name].__set__ for name in _TENSOR_FIELDS) if _CAN_TRUST else (None,) * 5)
-
-
-def trusted_tensor(shape: tuple[int, ...], fmt: Format, levels: tuple[LevelArrays, ...], vals: np.ndarray) -> SparseTensor:
-    """A SparseTensor of arrays this module just built, which are valid by construction: its arrays are
-    made read-only in place and it skips the constructor's checks (about 3 us).
-
-    ``shape`` must be a tuple of ints and ``fmt`` a Format of as many levels, and no one else may
-    hold the arrays. With ``ZEROSKIP_VERIFY`` set (the test suite sets it) it goes through the
-    constructor instead, which verifies every level, so kernel bugs still surface in the tests.
-    Data from users never comes this way: their tensors are built and checked by the constructors.
-
-    >>> import numpy as np
-    >>> from zeroskip.formats.format import as_format
-    >>> t = trusted_tensor((3,), as_format("d"), (LevelArrays(),), np.array([1.0, 0, 2]))
-    >>> t.to_numpy().tolist(), t.vals.flags.writeable
-    ([1.0, 0.0, 2.0], False)
-    """
-    if not _CAN_TRUST or _verify_always():
-        return SparseTensor(shape, fmt, levels, vals, _checked=False)
-    for arrays in levels:
-        if arrays.pos is not None:
-            arrays.pos.flags.writeable = False
-        if arrays.crd is not None:
-            arrays.crd.flags.writeable = False
-    vals.flags.writeable = False
-    t = object.__new__(SparseTensor)
-    _SET_SHAPE(t, shape)
-    _SET_FORMAT(t, fmt)
-    _SET_LEVELS(t, levels)
-    _SET_VALS(t, vals)
-    _SET_CHECKED(t, False)
-    return t
-
-
-_EMPTY_LEVEL = LevelArrays()  # frozen, holds no arrays: every dense level can share it
-
-
-@functools.lru_cache(maxsize=64)
-def _no_arrays(ndim: int) -> tuple[LevelArrays, ...]:
-    return (_EMPTY_LEVEL,) * ndim
 
 
 _scalars: dict[int, tuple[KernelPlan, dict]] = {}  # id(plan) -> (plan, dtype -> its literals, zero, typing array)
@@ -338,62 +288,6 @@ def _get_pool(threads: int) -> ThreadPoolExecutor:
                 _pool.shutdown(wait=False)
             _pool, _pool_size = ThreadPoolExecutor(threads, thread_name_prefix="zeroskip"), threads
         return _pool
-
-
-def _assemble(results: list, shape: tuple[int, ...], fmt: Format, dtype: np.dtype, nlevels: int) -> SparseTensor:
-    """Concatenate the chunks' sorted entries and build the output's levels."""
-    counts = [count for count, _ in results]
-    coords = [np.concatenate([b[level][:n] for n, (_, b) in zip(counts, results)]) for level in range(nlevels)]
-    vals = np.concatenate([b[nlevels][:n] for n, (_, b) in zip(counts, results)])
-    storage = fmt.storage_shape(shape)
-    compressed = [not lv.full for lv in fmt.levels]
-    table = np.stack(coords, axis=1) if nlevels else np.empty((len(vals), 0), np.int64)
-    flags = np.array(compressed, np.bool_)
-    per_level = count_positions(table, flags) if nlevels else np.zeros(0, np.int64)
-    positions, above = [], 1
-    for level in range(nlevels):
-        positions.append(above)  # parents of this level
-        above = int(per_level[level]) if compressed[level] else above * storage[level]
-    pos_sizes = [positions[lv] + 1 if compressed[lv] else 0 for lv in range(nlevels)]
-    pos_start = np.concatenate(([0], np.cumsum(pos_sizes))).astype(np.int64)
-    crd_start = np.concatenate(([0], np.cumsum(per_level))).astype(np.int64)
-    pos_flat = np.zeros(int(pos_start[-1]), np.int64)
-    crd_flat = np.zeros(int(crd_start[-1]), np.int64)
-    check_dense_alloc(above, dtype.itemsize, "the output values")
-    out_vals = np.zeros(above, dtype)
-    if nlevels:
-        fill_levels(table, vals, np.array(storage, np.int64), flags, pos_flat, pos_start, crd_flat, crd_start, out_vals)
-    else:
-        out_vals[:len(vals)] = vals
-    index = choose_index_dtype(storage, [int(x) for x in per_level] + [above])
-    levels = []
-    for level in range(nlevels):
-        if compressed[level]:
-            pos = pos_flat[pos_start[level]:pos_start[level + 1]].astype(index)
-            crd = crd_flat[crd_start[level]:crd_start[level + 1]].astype(index)
-            levels.append(LevelArrays(pos=pos, crd=crd))
-        else:
-            levels.append(LevelArrays())
-    return trusted_tensor(shape, fmt, tuple(levels), out_vals)
-
-
-def _assemble_counted(results: list, counts: np.ndarray, shape: tuple[int, ...], fmt: Format,
-                      storage: tuple[int, ...]) -> SparseTensor:
-    """Dense levels over one compressed level (CSR, a sparse vector): pos is the prefix sum of the counts."""
-    if len(results) == 1:  # one chunk: copy out of the (larger) buffers, no concatenation
-        n, buffers = results[0]
-        crd, vals = buffers[0][:n].copy(), buffers[1][:n].copy()
-    else:
-        crd = np.concatenate([b[0][:n] for n, b in results])
-        vals = np.concatenate([b[1][:n] for n, b in results])
-    index = choose_index_dtype(storage, [len(counts), len(vals)])
-    pos = np.zeros(len(counts) + 1, index)  # int64 only when the entries outgrow int32
-    if len(storage) == 1:
-        pos[1] = len(vals)  # one parent: every entry (its count was kept across resumes)
-    else:
-        np.add.accumulate(counts, dtype=index, out=pos[1:])  # sums fit: the total is len(vals)
-    levels = (*_no_arrays(len(storage) - 1), LevelArrays(pos=pos, crd=crd.astype(index, copy=False)))
-    return trusted_tensor(shape, fmt, levels, vals)
 
 
 def _fill_unwritten(out_vals: np.ndarray, mask: np.ndarray, e: Epilogue, fmt: Format, plan: KernelPlan) -> None:

@@ -1,0 +1,174 @@
+"""A kernel's sparse output: the buffers its chunks append to, and the output tensor built from them.
+
+Buffers are generous (twice the expected entries: untouched pages cost nothing) and their memory
+is written as few times as possible, because on a large output (SpGEMM with millions of
+entries) page-faulting and zeroing fresh memory costs as much as the kernel. One chunk's buffer
+becomes the output itself, shrunk in place. Several chunks' buffers are joined into the output
+by the pool's threads, each copying its own chunk, so the copy and its page faults run in
+parallel. A chunk that fills its buffer moves to one twice the size and resumes at the
+coordinate that did not fit.
+
+Example:
+    >>> import numpy as np
+    >>> b = Buffers(chunks=2, capacity=4, crd_dtype=np.dtype(np.int32), dtype=np.dtype(np.float64), recorded=1)
+    >>> c0, v0 = b.slot(); c0[:2] = [0, 2]; v0[:2] = [1.0, 2.0]
+    >>> c1, v1 = b.slot(); c1[:1] = [1]; v1[:1] = [3.0]
+    >>> crd, vals = b.joined([(2, [c0, v0]), (1, [c1, v1])], lambda copy, bounds: [copy(0, 1), copy(1, 2)])
+    >>> crd.tolist(), vals.tolist()
+    ([0, 2, 1], [1.0, 2.0, 3.0])
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import fields
+
+import numpy as np
+
+from zeroskip.backends.cpu.support import count_positions, fill_levels
+from zeroskip.config import check_dense_alloc
+from zeroskip.formats.build import LevelArrays, choose_index_dtype
+from zeroskip.formats.format import Format
+from zeroskip.formats.tensor import SparseTensor, _verify_always
+
+
+class Buffers:
+    """Room for the entries of ``chunks`` chunks: ``recorded`` coordinate arrays and the values."""
+
+    def __init__(self, chunks: int, capacity: int, crd_dtype: np.dtype, dtype: np.dtype, recorded: int) -> None:
+        self.chunks, self.capacity = chunks, capacity
+        self.dtypes = [crd_dtype] * recorded + [dtype]
+
+    def slot(self) -> list[np.ndarray]:
+        """One chunk's arrays (allocated by the thread that fills them, so it also takes their page faults)."""
+        return [np.empty(self.capacity, d) for d in self.dtypes]
+
+    def joined(self, results: list, parallel) -> list[np.ndarray]:
+        """Each recorded array and the values, the chunks' ``(count, arrays)`` end to end.
+
+        ``parallel(copy, bounds)`` runs ``copy(k, k + 1)`` for each chunk k (the run's thread map).
+        The arrays held in ``results`` must not be used afterwards: one chunk's are shrunk in place.
+        """
+        if len(results) == 1:
+            n, arrays = results[0]
+            return [_shrunk(a, n) for a in arrays]
+        ends = np.cumsum([0] + [n for n, _ in results]).tolist()
+        out = [np.empty(ends[-1], d) for d in self.dtypes]
+
+        def copy(k: int, _: int) -> None:
+            n, arrays = results[k]
+            for target, a in zip(out, arrays):
+                target[ends[k]:ends[k + 1]] = a[:n]  # numpy lets go of the GIL for a large copy
+
+        parallel(copy, list(range(len(results) + 1)))
+        return out
+
+
+def _shrunk(buf: np.ndarray, n: int) -> np.ndarray:
+    """The first ``n`` entries of an array this module allocated, without a copy: realloc shrinks
+    the block in place (glibc remaps a large one). Views of it must not be used afterwards."""
+    if buf.flags.owndata and buf.base is None and n > 0:
+        buf.resize(n, refcheck=False)
+        return buf
+    return buf[:n].copy()
+
+
+def assemble(results: list, shape: tuple[int, ...], fmt: Format, dtype: np.dtype, nlevels: int) -> SparseTensor:
+    """A sparse output of any format from the chunks' sorted entries ``(count, buffers)``: concatenated,
+    then its levels built in one pass."""
+    counts = [count for count, _ in results]
+    coords = [np.concatenate([b[level][:n] for n, (_, b) in zip(counts, results)]) for level in range(nlevels)]
+    vals = np.concatenate([b[nlevels][:n] for n, (_, b) in zip(counts, results)])
+    storage = fmt.storage_shape(shape)
+    compressed = [not lv.full for lv in fmt.levels]
+    table = np.stack(coords, axis=1) if nlevels else np.empty((len(vals), 0), np.int64)
+    flags = np.array(compressed, np.bool_)
+    per_level = count_positions(table, flags) if nlevels else np.zeros(0, np.int64)
+    positions, above = [], 1
+    for level in range(nlevels):
+        positions.append(above)  # parents of this level
+        above = int(per_level[level]) if compressed[level] else above * storage[level]
+    pos_sizes = [positions[lv] + 1 if compressed[lv] else 0 for lv in range(nlevels)]
+    pos_start = np.concatenate(([0], np.cumsum(pos_sizes))).astype(np.int64)
+    crd_start = np.concatenate(([0], np.cumsum(per_level))).astype(np.int64)
+    pos_flat = np.zeros(int(pos_start[-1]), np.int64)
+    crd_flat = np.zeros(int(crd_start[-1]), np.int64)
+    check_dense_alloc(above, dtype.itemsize, "the output values")
+    out_vals = np.zeros(above, dtype)
+    if nlevels:
+        fill_levels(table, vals, np.array(storage, np.int64), flags, pos_flat, pos_start, crd_flat, crd_start, out_vals)
+    else:
+        out_vals[:len(vals)] = vals
+    index = choose_index_dtype(storage, [int(x) for x in per_level] + [above])
+    levels = []
+    for level in range(nlevels):
+        if compressed[level]:
+            pos = pos_flat[pos_start[level]:pos_start[level + 1]].astype(index)
+            crd = crd_flat[crd_start[level]:crd_start[level + 1]].astype(index)
+            levels.append(LevelArrays(pos=pos, crd=crd))
+        else:
+            levels.append(LevelArrays())
+    return trusted_tensor(shape, fmt, tuple(levels), out_vals)
+
+
+def assemble_counted(buffers: Buffers, results: list, parallel, counts: np.ndarray, shape: tuple[int, ...],
+                     fmt: Format, storage: tuple[int, ...]) -> SparseTensor:
+    """Dense levels over one compressed level (CSR, a sparse vector): pos is the prefix sum of the counts."""
+    crd, vals = buffers.joined(results, parallel)
+    index = choose_index_dtype(storage, [len(counts), len(vals)])
+    pos = np.zeros(len(counts) + 1, index)  # int64 only when the entries outgrow int32
+    if len(storage) == 1:
+        pos[1] = len(vals)  # one parent: every entry (its count was kept across resumes)
+    else:
+        np.add.accumulate(counts, dtype=index, out=pos[1:])  # sums fit: the total is len(vals)
+    levels = (*no_arrays(len(storage) - 1), LevelArrays(pos=pos, crd=crd.astype(index, copy=False)))
+    return trusted_tensor(shape, fmt, levels, vals)
+
+
+_TENSOR_FIELDS = ("shape", "format", "levels", "vals", "_checked")
+# The fast path below fills these slots itself: should SparseTensor grow another field, it falls back to the constructor.
+_CAN_TRUST = (tuple(f.name for f in fields(SparseTensor)) == _TENSOR_FIELDS
+              and getattr(SparseTensor, "__slots__", None) == _TENSOR_FIELDS)
+# The slots' own setters: a frozen dataclass refuses setattr, and these are cheaper than object.__setattr__.
+_SET_SHAPE, _SET_FORMAT, _SET_LEVELS, _SET_VALS, _SET_CHECKED = (
+    (SparseTensor.__dict__[name].__set__ for name in _TENSOR_FIELDS) if _CAN_TRUST else (None,) * 5)
+
+
+def trusted_tensor(shape: tuple[int, ...], fmt: Format, levels: tuple[LevelArrays, ...], vals: np.ndarray) -> SparseTensor:
+    """A SparseTensor of arrays this module just built, which are valid by construction: its arrays are
+    made read-only in place and it skips the constructor's checks (about 3 us).
+
+    ``shape`` must be a tuple of ints and ``fmt`` a Format of as many levels, and no one else may
+    hold the arrays. With ``ZEROSKIP_VERIFY`` set (the test suite sets it) it goes through the
+    constructor instead, which verifies every level, so kernel bugs still surface in the tests.
+    Data from users never comes this way: their tensors are built and checked by the constructors.
+
+    >>> import numpy as np
+    >>> from zeroskip.formats.format import as_format
+    >>> t = trusted_tensor((3,), as_format("d"), (LevelArrays(),), np.array([1.0, 0, 2]))
+    >>> t.to_numpy().tolist(), t.vals.flags.writeable
+    ([1.0, 0.0, 2.0], False)
+    """
+    if not _CAN_TRUST or _verify_always():
+        return SparseTensor(shape, fmt, levels, vals, _checked=False)
+    for arrays in levels:
+        if arrays.pos is not None:
+            arrays.pos.flags.writeable = False
+        if arrays.crd is not None:
+            arrays.crd.flags.writeable = False
+    vals.flags.writeable = False
+    t = object.__new__(SparseTensor)
+    _SET_SHAPE(t, shape)
+    _SET_FORMAT(t, fmt)
+    _SET_LEVELS(t, levels)
+    _SET_VALS(t, vals)
+    _SET_CHECKED(t, False)
+    return t
+
+
+_EMPTY_LEVEL = LevelArrays()  # frozen, holds no arrays: every dense level can share it
+
+
+@functools.lru_cache(maxsize=64)
+def no_arrays(ndim: int) -> tuple[LevelArrays, ...]:
+    return (_EMPTY_LEVEL,) * ndim

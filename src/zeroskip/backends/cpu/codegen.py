@@ -107,6 +107,13 @@ class _Emitter:
         # Dense levels over one compressed level (CSR, a sparse vector): the kernel counts entries
         # per parent position, so pos is a prefix sum and the dense levels need no coordinates.
         self.count_parents = (not self.dense_out and not levels[-1].full and all(lv.full for lv in levels[:-1]))
+        # CSR written row by row from the root loop: one count per row, not an increment per entry
+        # (a load and store of the same counter per entry serializes the appends). A sparse vector's
+        # one count is its length, known from the buffer.
+        root = nest.body
+        self.row_counts = (self.count_parents and len(levels) == 2 and isinstance(root, Forall)
+                           and self.out.indices[self.out_fmt.mode_order[0]] == root.index)
+        self.per_entry_counts = self.count_parents and len(levels) > 1 and not self.row_counts
         self.index_of = {a.tensor: a.indices for a in rhs_accesses(nest.body)} | {self.out.tensor: self.out.indices}
         self.temps: dict[str, str] = {t.name: _temp_kind(t) for t in nest.temporaries}
         self.elided: set[str] = set()
@@ -333,7 +340,7 @@ class _Emitter:
         self.emit(f"    return row_, c_{root.index}, True" if isinstance(root, Forall) else "    return 0, lo_, True")
         for lv in self._coordinate_levels():
             self.emit(f"oc{lv}_[n_out_] = c_{a.lhs.indices[self.out_fmt.mode_order[lv]]}")
-        if self.count_parents:
+        if self.per_entry_counts:
             parent = "0"
             for lv in range(levels - 1):
                 index = a.lhs.indices[self.out_fmt.mode_order[lv]]
@@ -407,6 +414,7 @@ class _Emitter:
                 if t not in self.scanned:
                     self.emit(f"if h{lv}_{t}:")
                     self.emit(f"    p{lv}_{t} += 1")
+            self._close_row(root, index)
         else:
             iterators = [(it.tensor, it.level) for it in lattice.iterators]
             extras = [s for s in sparse if s not in iterators]
@@ -424,6 +432,7 @@ class _Emitter:
                 self.emit(f"c_{index} = {self._crd(t, lv)}[p{lv}_{t}]")
                 self._mark_row(root)
                 self._cases(f.body, extras, iterators, full, scope, index, search=extras)
+                self._close_row(root, index)
             elif lattice.intersection and (mapped := self._mappable(iterators, root)):
                 self._mapped_loop(f, iterators, mapped, extras, full, scope, root)
             elif lattice.intersection:
@@ -603,6 +612,11 @@ class _Emitter:
         if root and not self.dense_out:
             self.emit("row_ = n_out_")
 
+    def _close_row(self, root: bool, index: str) -> None:
+        """At the end of a root coordinate's body: the entries it appended are its row's count."""
+        if root and self.row_counts:
+            self.emit(f"cnt_[c_{index}] = n_out_ - row_")
+
     def _union(self, f: Forall, lattice: MergeLattice, extras, full, scope, root) -> None:
         top = [(it.tensor, it.level) for it in lattice.iterators]
         for t, lv in top:
@@ -645,6 +659,7 @@ class _Emitter:
         for t, lv in its:
             self.emit(f"if k{lv}_{t} == c_{index}:")
             self.emit(f"    p{lv}_{t} += 1")
+        self._close_row(root, index)
         self.depth = start
 
     def _cases(self, body, uncertain, present, full, scope, index, search=(), gone=frozenset()) -> None:

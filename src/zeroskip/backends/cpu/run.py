@@ -18,6 +18,7 @@ import math
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -30,13 +31,45 @@ from zeroskip.formats.format import Format
 from zeroskip.formats.tensor import SparseTensor
 
 MIN_PARALLEL_WORK = 4096  # driving entries below which one thread beats the pool's hand-off (~30 us)
-# One thread's run time below which splitting loses: waking a pool thread costs 50-100 us on these
-# VMs, so two threads win only when half the work saves more than that.
+# One thread's run time below which a kernel is not even tried split (waking a pool thread costs
+# 50-100 us on these VMs). 0 splits whenever allowed, whatever the timings say (tests).
 MIN_PARALLEL_SECONDS = 300e-6
 CHUNKS_PER_THREAD = 2  # spare chunks let a fast thread take over a slow one's share
 
 _output_ratio: dict[str, float] = {}  # kernel source -> output entries per input entry, last run
-_entry_seconds: dict[str, float] = {}  # kernel source -> one thread's seconds per driving entry, last run
+
+
+@dataclass
+class _Profile:
+    """What a kernel's runs say about splitting it: one chunk's seconds per driving entry, and the
+    seconds a split run takes beyond its share of that (waking threads, joining the chunks' outputs).
+    Measured, not modelled: both depend on the machine, the kernel and the output's size."""
+
+    runs: int = 0
+    serial: float | None = None
+    overhead: float | None = None
+
+    def split(self, entries: int, threads: int) -> bool:
+        if MIN_PARALLEL_SECONDS <= 0:
+            return True
+        if self.serial is None:
+            return False  # measure one chunk first (the kernel's first run, which compiles, is not counted)
+        work = self.serial * entries
+        if self.overhead is None:
+            return work > MIN_PARALLEL_SECONDS  # worth one split run, to measure its overhead
+        return work * (1 - 1 / threads) > self.overhead
+
+    def record(self, entries: int, chunks: int, threads: int, seconds: float) -> None:
+        self.runs += 1
+        if self.runs == 1 or not entries:
+            return
+        if chunks == 1:
+            self.serial = seconds / entries
+        elif self.serial is not None:
+            self.overhead = max(seconds - self.serial * entries / min(threads, chunks), 0.0)
+
+
+_profiles: dict[str, _Profile] = {}  # kernel source -> its profile
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
 _pool_lock = threading.Lock()
@@ -59,7 +92,8 @@ def execute(plan: KernelPlan, fn, tensors: dict[str, SparseTensor], dims: dict[s
     head = [*sizes]
     for name in plan.inputs:
         head += _tensor_args(tensors[name])
-    bounds, entries = _chunks(plan, tensors, dims, threads)
+    profile = _profiles.get(plan.source) or _profiles.setdefault(plan.source, _Profile())
+    bounds, entries = _chunks(plan, tensors, dims, threads, profile)
     mask = None
     if plan.dense_output:
         check_dense_alloc(math.prod(storage), dtype.itemsize, f"the dense output {out_shape}")
@@ -98,18 +132,19 @@ def execute(plan: KernelPlan, fn, tensors: dict[str, SparseTensor], dims: dict[s
 
     start = time.perf_counter()
     results = _map(call, bounds, threads)
-    if entries:
-        used = min(threads, len(bounds) - 1)  # an upper bound on one thread's time: overheads count against splitting
-        _entry_seconds[plan.source] = (time.perf_counter() - start) * used / entries
     if plan.dense_output:
         if mask is not None:
             _fill_unwritten(out_vals, mask, epilogue, out_fmt, plan)
-        return trusted_tensor(out_shape, out_fmt, no_arrays(out_fmt.ndim), out_vals.reshape(-1))
-    _output_ratio[plan.source] = sum(count for count, _ in results) / max(work, 1)
-    if counts is not None:
-        return assemble_counted(buffers, results, lambda copy, b: _map(copy, b, threads), counts, out_shape,
-                                out_fmt, storage)
-    return assemble(results, out_shape, out_fmt, dtype, plan.output_levels)
+        out = trusted_tensor(out_shape, out_fmt, no_arrays(out_fmt.ndim), out_vals.reshape(-1))
+    else:
+        _output_ratio[plan.source] = sum(count for count, _ in results) / max(work, 1)
+        if counts is not None:
+            out = assemble_counted(buffers, results, lambda copy, b: _map(copy, b, threads), counts, out_shape,
+                                   out_fmt, storage)
+        else:
+            out = assemble(results, out_shape, out_fmt, dtype, plan.output_levels)
+    profile.record(entries, len(bounds) - 1, threads, time.perf_counter() - start)
+    return out
 
 
 _launches: dict[tuple, tuple] = {}  # (id(plan), id(out_fmt), index sizes, output shape) -> (plan, out_fmt, facts)
@@ -215,12 +250,11 @@ def _epilogue_args(e: Epilogue, dtype: np.dtype) -> list:
 
 
 def _chunks(plan: KernelPlan, tensors: dict[str, SparseTensor], dims: dict[str, int],
-            threads: int) -> tuple[list[int], int]:
+            threads: int, profile: _Profile) -> tuple[list[int], int]:
     """Coordinate boundaries of the root loop (equal shares of the driving operand's stored entries),
     and that operand's entry count (0 when nothing drives the root loop).
 
-    One chunk when the work is too small to pay for a thread's wake-up: judged by the entries on
-    a kernel's first run, then by its own measured time per entry.
+    One chunk when the work is too small to pay for splitting it, as the kernel's measured profile says.
     """
     dim = dims[plan.root_index] if plan.root_index is not None else 0
     drivers = [tensors[name] for name in plan.root_tensors]
@@ -230,8 +264,7 @@ def _chunks(plan: KernelPlan, tensors: dict[str, SparseTensor], dims: dict[str, 
     entries = len(driver.vals)
     if plan.split_index is None or threads <= 1 or entries < MIN_PARALLEL_WORK:
         return [0, dim], entries
-    cost = _entry_seconds.get(plan.source)
-    if cost is not None and cost * entries < MIN_PARALLEL_SECONDS:
+    if not profile.split(entries, threads):
         return [0, dim], entries
     offsets = _leaf_offsets(driver)
     weights = offsets + np.arange(len(offsets))  # each coordinate costs one step besides its entries

@@ -41,15 +41,20 @@ def assert_identical(a: zs.SparseTensor, b: zs.SparseTensor) -> None:
 def chunks(monkeypatch):
     """Chunking forced on small inputs; yields the chunk bounds of each run."""
     seen: list[list[int]] = []
-    split = cpu_run._map
+    split, drive = cpu_run._map, cpu_run._drive
 
     def recording(call, bounds, threads):
         seen.append(list(bounds))
         return split(call, bounds, threads)
 
+    def recording_drive(driver, bounds, args, threads):  # a dense output's chunks, on numba's threads
+        seen.append(list(bounds))
+        return drive(driver, bounds, args, threads)
+
     monkeypatch.setattr(cpu_run, "MIN_PARALLEL_WORK", 0)
     monkeypatch.setattr(cpu_run, "MIN_PARALLEL_SECONDS", 0.0)
     monkeypatch.setattr(cpu_run, "_map", recording)
+    monkeypatch.setattr(cpu_run, "_drive", recording_drive)
     return seen
 
 

@@ -127,15 +127,17 @@ class Prepared:
             self._compiled = compiled(program)
         return self._compiled
 
-    def kernel(self, program) -> tuple[Compiled, object, tuple[tuple[str, Format, int], ...], Format, bool]:
+    def kernel(self, program) -> tuple[Compiled, object, tuple[tuple[str, Format, int], ...], Format, bool, object]:
         """The compiled kernel; its function; (name, format, format serial) of each input as the kernel reads
-        it; the format the kernel writes; whether that is the format ``run`` returns."""
+        it; the format the kernel writes; whether that is the format ``run`` returns; its parallel driver
+        (None unless the output is dense and the root loop splits)."""
         if self._kernel is None:
             c = self.compiled(program)
             formats = c.nest.format_of
             wanted = tuple((n, formats[n], format_serial(formats[n])) for n in self.inputs)
             out_fmt = formats[self.schedule.assignment.output]
-            self._kernel = (c, load_kernel(c.plan.source), wanted, out_fmt, out_fmt == self.final)
+            driver = load_kernel(c.plan.source, "driver") if c.plan.driver else None
+            self._kernel = (c, load_kernel(c.plan.source), wanted, out_fmt, out_fmt == self.final, driver)
         return self._kernel
 
 
@@ -190,12 +192,12 @@ def run(program, tensors: dict[str, SparseTensor], dtype: np.dtype, threads: int
         backend = prep.backend(program, tensors, dims, threads)
     if backend == "dense":
         return _dense(program, tensors, out_shape, dtype)
-    c, fn, wanted, out_fmt, returned_as_written = prep.kernel(program)
+    c, fn, wanted, out_fmt, returned_as_written, driver = prep.kernel(program)
     ready = {}
     for n, fmt, serial in wanted:
         t = tensors[n]
         ready[n] = t if format_serial(t.format) == serial else t.asformat(fmt)
-    out = execute(c.plan, fn, ready, dims, out_shape, out_fmt, dtype, program.epilogue, threads)
+    out = execute(c.plan, fn, ready, dims, out_shape, out_fmt, dtype, program.epilogue, threads, driver)
     return out if returned_as_written else out.asformat(prep.final)
 
 

@@ -39,6 +39,10 @@ def kernel_path(source: str) -> Path:
 
 def load_kernel(source: str, name: str = "kernel"):
     """The function ``name`` of ``source``, from this process's memo, the disk cache, or a fresh compile."""
+    return getattr(_load_module(source), name)
+
+
+def _load_module(source: str):
     key = kernel_key(source)
     if key in _loaded:
         return _loaded[key]
@@ -54,9 +58,8 @@ def load_kernel(source: str, name: str = "kernel"):
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module  # numba's cache resolves the function's module by name
     spec.loader.exec_module(module)
-    fn = getattr(module, name)
-    _loaded[key] = fn
-    return fn
+    _loaded[key] = module
+    return module
 
 
 def _writable_dir() -> Path:

@@ -43,9 +43,9 @@ Example:
                     if n_out_ == cap_:
                         return row_, c_i, True
                     oc1_[n_out_] = c_j
-                    cnt_[c_i] += 1
                     ov_[n_out_] = v_
                     n_out_ += 1
+            cnt_[c_i] = n_out_ - row_
         return n_out_, hi_, False
 """
 
@@ -86,6 +86,7 @@ class KernelPlan:
     mask: bool  # the dense output records written entries (an epilogue that maps 0 elsewhere)
     count_parents: bool  # the kernel counts entries per parent of the output's one compressed (last) level
     bias_mode: int | None  # the output mode a vector bias runs along
+    driver: bool = False  # the source has ``driver(bounds_, ...)``: the chunks on numba's threads (prange)
 
 
 def generate(nest: LoopNest, epilogue: Epilogue | None = None) -> KernelPlan:
@@ -152,7 +153,7 @@ class _Emitter:
         self.lines[top:top] = self.maps
         self.emit("return 0, hi_, False" if self.dense_out else "return n_out_, hi_, False")
         args += [f"L{k}_" for k in range(len(self.literals))] + ["zero_", "vt_"]
-        head = ["import numpy as np", "from numba import njit",
+        head = ["import numpy as np", "from numba import njit, prange",
                 "from zeroskip.backends.cpu.support import lower_bound, sort_prefix, sorts_faster, trailing_zeros",
                 "", "",
                 f"# {a}",
@@ -162,13 +163,15 @@ class _Emitter:
                 "@njit(cache=True, nogil=True, boundscheck=False, error_model='numpy',",
                 "      fastmath={'contract', 'nsz'})",
                 f"def kernel({', '.join(args)}):"]
+        split = self._split_index()
+        tail = _driver(args) if self.dense_out and split is not None else []
         root_index = root.index if isinstance(root, Forall) else None
         root_tensors = tuple(t for t in a.inputs if root_index is not None and self.index_of.get(t)
                              and self.index_of[t][self.formats[t].mode_order[0]] == root_index)
         bias_mode = self.epilogue.bias_axis(self.out.indices)
-        return KernelPlan("\n".join(head + self.lines) + "\n", tuple(args), a.inputs, tuple(self.literals),
-                          self.dense_out, len(self.out_fmt.levels), root_index, self._split_index(), root_tensors,
-                          self.mask, self.count_parents, bias_mode)
+        return KernelPlan("\n".join(head + self.lines + tail) + "\n", tuple(args), a.inputs, tuple(self.literals),
+                          self.dense_out, len(self.out_fmt.levels), root_index, split, root_tensors,
+                          self.mask, self.count_parents, bias_mode, bool(tail))
 
     def _split_index(self) -> str | None:
         root = self.nest.body
@@ -789,6 +792,19 @@ class _Emitter:
             return f"(-{self.expr(e.operand, scope)})"
         symbol = {Add: "+", Sub: "-", Mul: "*"}[type(e)]
         return f"({self.expr(e.left, scope)} {symbol} {self.expr(e.right, scope)})"
+
+
+def _driver(args: list[str]) -> list[str]:
+    """A parallel loop over chunks of the root loop for a kernel that writes a dense output in place:
+    chunks write disjoint entries and return nothing, so numba's threads (OpenMP or TBB, workers that
+    spin before they sleep) can run them, a tenth of a Python pool's hand-off."""
+    rest = ", ".join(args[2:])
+    return ["", "",
+            "@njit(cache=True, nogil=True, parallel=True)",
+            f"def driver(bounds_, {rest}):",
+            "    for t_ in prange(len(bounds_) - 1):",
+            f"        kernel(bounds_[t_], bounds_[t_ + 1], {rest})",
+            "    return 0"]
 
 
 def _temp_kind(temp: Temporary) -> str:

@@ -153,10 +153,10 @@ def trusted_tensor(shape: tuple[int, ...], fmt: Format, levels: tuple[LevelArray
         return SparseTensor(shape, fmt, levels, vals, _checked=False)
     for arrays in levels:
         if arrays.pos is not None:
-            arrays.pos.flags.writeable = False
+            arrays.pos.setflags(write=False)
         if arrays.crd is not None:
-            arrays.crd.flags.writeable = False
-    vals.flags.writeable = False
+            arrays.crd.setflags(write=False)
+    vals.setflags(write=False)  # one call, where .flags builds a flags object first
     t = object.__new__(SparseTensor)
     _SET_SHAPE(t, shape)
     _SET_FORMAT(t, fmt)

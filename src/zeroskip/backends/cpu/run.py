@@ -43,30 +43,35 @@ _output_ratio: dict[str, float] = {}  # kernel source -> output entries per inpu
 class _Profile:
     """What a kernel's runs say about splitting it: one chunk's seconds per driving entry, and the
     seconds a split run takes beyond its share of that (waking threads, joining the chunks' outputs).
-    Measured, not modelled: both depend on the machine, the kernel and the output's size."""
+    Measured, not modelled: both depend on the machine, the kernel and the output's size. The first
+    run of each kind is not counted: it compiles (the parallel driver takes a second)."""
 
-    runs: int = 0
     serial: float | None = None
     overhead: float | None = None
+    serial_runs: int = 0
+    split_runs: int = 0
 
     def split(self, entries: int, threads: int) -> bool:
         if MIN_PARALLEL_SECONDS <= 0:
             return True
         if self.serial is None:
-            return False  # measure one chunk first (the kernel's first run, which compiles, is not counted)
+            return False
         work = self.serial * entries
         if self.overhead is None:
-            return work > MIN_PARALLEL_SECONDS  # worth one split run, to measure its overhead
+            return work > MIN_PARALLEL_SECONDS  # worth split runs, to measure their overhead
         return work * (1 - 1 / threads) > self.overhead
 
     def record(self, entries: int, chunks: int, threads: int, seconds: float) -> None:
-        self.runs += 1
-        if self.runs == 1 or not entries:
+        if not entries:
             return
         if chunks == 1:
-            self.serial = seconds / entries
+            self.serial_runs += 1
+            if self.serial_runs > 1:
+                self.serial = seconds / entries
         elif self.serial is not None:
-            self.overhead = max(seconds - self.serial * entries / min(threads, chunks), 0.0)
+            self.split_runs += 1
+            if self.split_runs > 1:
+                self.overhead = max(seconds - self.serial * entries / min(threads, chunks), 0.0)
 
 
 _profiles: dict[str, _Profile] = {}  # kernel source -> its profile
@@ -76,13 +81,14 @@ _pool_lock = threading.Lock()
 
 
 def execute(plan: KernelPlan, fn, tensors: dict[str, SparseTensor], dims: dict[str, int], out_shape: tuple[int, ...],
-            out_fmt: Format, dtype: np.dtype, epilogue: Epilogue, threads: int) -> SparseTensor:
-    """Run ``fn`` (the compiled ``plan``) on ``tensors`` (already in the plan's formats).
+            out_fmt: Format, dtype: np.dtype, epilogue: Epilogue, threads: int, driver=None) -> SparseTensor:
+    """Run ``fn`` (the compiled ``plan``) on ``tensors`` (already in the plan's formats); the chunks of
+    a dense output on numba's threads through ``driver`` (the plan's ``driver`` function) when given.
 
     >>> import numpy as np, zeroskip as zs
     >>> from zeroskip.backends.cpu.backend import prepared
     >>> p = zs.compile("y(i) = A(i,j) * x(j)", A="csr", x="dense")
-    >>> c, fn, _, out_fmt, _ = prepared(p).kernel(p)
+    >>> c, fn, _, out_fmt, _, _ = prepared(p).kernel(p)
     >>> A, x = zs.as_tensor(np.array([[1.0, 0], [2, 3]]), format="csr"), zs.as_tensor(np.ones(2), format="dense")
     >>> execute(c.plan, fn, {"A": A, "x": x}, {"i": 2, "j": 2}, (2,), out_fmt, np.dtype(np.float64),
     ...         p.epilogue, 1).to_numpy().tolist()
@@ -131,7 +137,11 @@ def execute(plan: KernelPlan, fn, tensors: dict[str, SparseTensor], dims: dict[s
                 counts[lo * inner:(lo + 1) * inner] = 0  # the unfinished coordinate's partial counts
 
     start = time.perf_counter()
-    results = _map(call, bounds, threads)
+    if driver is not None and len(bounds) > 2:
+        _drive(driver, bounds, [*head, *args], threads)
+        results = []
+    else:
+        results = _map(call, bounds, threads)
     if plan.dense_output:
         if mask is not None:
             _fill_unwritten(out_vals, mask, epilogue, out_fmt, plan)
@@ -139,7 +149,7 @@ def execute(plan: KernelPlan, fn, tensors: dict[str, SparseTensor], dims: dict[s
     else:
         _output_ratio[plan.source] = sum(count for count, _ in results) / max(work, 1)
         if counts is not None:
-            out = assemble_counted(buffers, results, lambda copy, b: _map(copy, b, threads), counts, out_shape,
+            out = assemble_counted(buffers, results, lambda copy, b: _parallel(copy, b, threads), counts, out_shape,
                                    out_fmt, storage)
         else:
             out = assemble(results, out_shape, out_fmt, dtype, plan.output_levels)
@@ -249,6 +259,26 @@ def _epilogue_args(e: Epilogue, dtype: np.dtype) -> list:
     return args
 
 
+def _drive(driver, bounds: list[int], args: list, threads: int) -> None:
+    """The chunks of a dense output on numba's threads."""
+    _numba_threads(threads)
+    driver(np.asarray(bounds, np.int64), *args)
+
+
+_numba_set = threading.local()  # the thread count this Python thread last gave numba
+
+
+def _numba_threads(threads: int) -> None:
+    """numba's thread count for this Python thread's parallel regions (capped at numba's pool size).
+    Remembered here: asking numba costs a call into its runtime, 20 us with cold caches."""
+    if getattr(_numba_set, "count", None) == threads:
+        return
+    import numba
+
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    _numba_set.count = threads
+
+
 def _chunks(plan: KernelPlan, tensors: dict[str, SparseTensor], dims: dict[str, int],
             threads: int, profile: _Profile) -> tuple[list[int], int]:
     """Coordinate boundaries of the root loop (equal shares of the driving operand's stored entries),
@@ -266,13 +296,30 @@ def _chunks(plan: KernelPlan, tensors: dict[str, SparseTensor], dims: dict[str, 
         return [0, dim], entries
     if not profile.split(entries, threads):
         return [0, dim], entries
+    key = (id(driver), dim, threads)
+    hit = _bounds.get(key)
+    if hit is not None and hit[0] is driver:  # the entry holds the tensor: its id cannot be reused meanwhile
+        return hit[1], entries
+    if len(_bounds) >= 256:
+        _bounds.clear()
+    bounds = _split_bounds(driver, dim, threads)
+    _bounds[key] = (driver, bounds)
+    return bounds, entries
+
+
+_bounds: dict[tuple, tuple] = {}  # (id(driving tensor), dim, threads) -> (the tensor, its chunk bounds)
+
+
+def _split_bounds(driver: SparseTensor, dim: int, threads: int) -> list[int]:
+    """Cuts of the root loop at equal shares of the stored entries (tensors are immutable: made once per
+    tensor and thread count, as a run with cold caches pays tens of microseconds for these numpy calls)."""
     offsets = _leaf_offsets(driver)
     weights = offsets + np.arange(len(offsets))  # each coordinate costs one step besides its entries
     shares = np.linspace(0, weights[-1], threads * CHUNKS_PER_THREAD + 1)[1:-1]
     cuts = np.searchsorted(weights, shares)
     top = driver.levels[0]
     coords = cuts if driver.format.levels[0].full else np.asarray(top.crd)[np.minimum(cuts, len(top.crd) - 1)]
-    return np.unique(np.concatenate(([0], coords, [dim]))).astype(np.int64).tolist(), entries
+    return np.unique(np.concatenate(([0], coords, [dim]))).astype(np.int64).tolist()
 
 
 def _leaf_offsets(t: SparseTensor) -> np.ndarray:
@@ -289,7 +336,7 @@ def _leaf_offsets(t: SparseTensor) -> np.ndarray:
     return off
 
 
-def _map(call, bounds: list[int], threads: int) -> list:
+def _parallel(call, bounds: list[int], threads: int) -> list:
     """``call(lo, hi)`` for each chunk: the caller and ``threads - 1`` pool threads take chunks in turn."""
     pairs = list(zip(bounds[:-1], bounds[1:]))
     if len(pairs) <= 1 or threads <= 1:
@@ -311,6 +358,9 @@ def _map(call, bounds: list[int], threads: int) -> list:
     for h in helpers:
         h.result()  # re-raises a helper's exception
     return results
+
+
+_map = _parallel  # the kernels' chunks (tests record them here; joining outputs calls _parallel)
 
 
 def _get_pool(threads: int) -> ThreadPoolExecutor:

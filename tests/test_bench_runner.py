@@ -53,7 +53,10 @@ def toy(tmp_path):
     def run(*args, env=None):
         import os
 
-        done = subprocess.run([sys.executable, str(script), "--results", str(tmp_path / "out"), *args],
+        # No reruns of disturbed runs: under the parallel test suite every run is disturbed, and each
+        # rerun would first wait up to two minutes for a quiet machine.
+        done = subprocess.run([sys.executable, str(script), "--results", str(tmp_path / "out"), "--retry-noisy", "0",
+                               *args],
                               capture_output=True, text=True, env={**os.environ, **(env or {})})
         results = tmp_path / "out" / ("toy-quick.json" if "--quick" in args else "toy.json")
         return done, json.loads(results.read_text()) if results.exists() else None

@@ -67,11 +67,17 @@ class _Profile:
         if chunks == 1:
             self.serial_runs += 1
             if self.serial_runs > 1:
-                self.serial = seconds / entries
+                self.serial = _smoothed(self.serial, seconds / entries)
         elif self.serial is not None:
             self.split_runs += 1
             if self.split_runs > 1:
-                self.overhead = max(seconds - self.serial * entries / min(threads, chunks), 0.0)
+                extra = max(seconds - self.serial * entries / min(threads, chunks), 0.0)
+                self.overhead = _smoothed(self.overhead, extra)
+
+
+def _smoothed(old: float | None, new: float) -> float:
+    """An even running average: one noisy run on a shared machine does not flip the choice."""
+    return new if old is None else 0.5 * (old + new)
 
 
 _profiles: dict[str, _Profile] = {}  # kernel source -> its profile

@@ -124,6 +124,7 @@ class _Emitter:
         self.literals: list[float | int] = []
         self.lines: list[str] = []
         self.maps: list[str] = []  # position maps built once per call, before the root loop
+        self.mapped: set[str] = set()  # the names of those maps
         self.depth = 1
 
     # ---- driver ------------------------------------------------------------------------------
@@ -481,8 +482,9 @@ class _Emitter:
         index = f.index
         for t, lv in mapped:
             m = f"m{lv}_{t}"
-            if any(line.startswith(f"    {m} =") for line in self.maps):
+            if m in self.mapped:
                 continue
+            self.mapped.add(m)
             # Position + 1, 0 where absent: any index dtype holds it (unsigned ones too), and
             # np.zeros of a large map costs no more than the pages it touches.
             self.maps += [f"    u{m} = n_{index} <= {MAP_LIMIT}",

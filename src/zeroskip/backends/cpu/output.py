@@ -10,7 +10,7 @@ coordinate that did not fit.
 
 Example:
     >>> import numpy as np
-    >>> b = Buffers(chunks=2, capacity=4, crd_dtype=np.dtype(np.int32), dtype=np.dtype(np.float64), recorded=1)
+    >>> b = Buffers(capacity=4, crd_dtype=np.dtype(np.int32), dtype=np.dtype(np.float64), recorded=1)
     >>> c0, v0 = b.slot(); c0[:2] = [0, 2]; v0[:2] = [1.0, 2.0]
     >>> c1, v1 = b.slot(); c1[:1] = [1]; v1[:1] = [3.0]
     >>> crd, vals = b.joined([(2, [c0, v0]), (1, [c1, v1])], lambda copy, bounds: [copy(0, 1), copy(1, 2)])
@@ -33,15 +33,25 @@ from zeroskip.formats.tensor import SparseTensor, _verify_always
 
 
 class Buffers:
-    """Room for the entries of ``chunks`` chunks: ``recorded`` coordinate arrays and the values."""
+    """Room for one chunk's entries, ``capacity`` each: ``recorded`` coordinate arrays and the values."""
 
-    def __init__(self, chunks: int, capacity: int, crd_dtype: np.dtype, dtype: np.dtype, recorded: int) -> None:
-        self.chunks, self.capacity = chunks, capacity
+    def __init__(self, capacity: int, crd_dtype: np.dtype, dtype: np.dtype, recorded: int) -> None:
+        self.capacity = capacity
         self.dtypes = [crd_dtype] * recorded + [dtype]
 
     def slot(self) -> list[np.ndarray]:
         """One chunk's arrays (allocated by the thread that fills them, so it also takes their page faults)."""
         return [np.empty(self.capacity, d) for d in self.dtypes]
+
+    @staticmethod
+    def grown(arrays: list[np.ndarray], keep: int) -> list[np.ndarray]:
+        """A full chunk's arrays at twice the size, its first ``keep`` entries kept."""
+        out = []
+        for a in arrays:
+            bigger = np.empty(2 * len(a), a.dtype)
+            bigger[:keep] = a[:keep]
+            out.append(bigger)
+        return out
 
     def joined(self, results: list, parallel) -> list[np.ndarray]:
         """Each recorded array and the values, the chunks' ``(count, arrays)`` end to end.

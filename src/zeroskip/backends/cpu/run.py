@@ -20,6 +20,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from zeroskip.backends.cpu.codegen import KernelPlan
@@ -36,13 +37,13 @@ MIN_PARALLEL_WORK = 4096  # driving entries below which one thread beats the poo
 MIN_PARALLEL_SECONDS = 300e-6
 CHUNKS_PER_THREAD = 2  # spare chunks let a fast thread take over a slow one's share
 
-_output_ratio: dict[str, float] = {}  # kernel source -> output entries per input entry, last run
 
 
 @dataclass
 class _Profile:
-    """What a kernel's runs say about splitting it: one chunk's seconds per driving entry, and the
-    seconds a split run takes beyond its share of that (waking threads, joining the chunks' outputs).
+    """What a kernel's runs say about its next one: one chunk's seconds per driving entry, the seconds
+    a split run takes beyond its share of that (waking threads, joining the chunks' outputs), and
+    how many output entries it writes per input entry.
     Measured, not modelled: both depend on the machine, the kernel and the output's size. The first
     run of each kind is not counted: it compiles (the parallel driver takes a second)."""
 
@@ -50,6 +51,7 @@ class _Profile:
     overhead: float | None = None
     serial_runs: int = 0
     split_runs: int = 0
+    output_ratio: float = 1.0  # output entries per input entry, last run: sizes the next run's buffers
 
     def split(self, entries: int, threads: int) -> bool:
         if MIN_PARALLEL_SECONDS <= 0:
@@ -116,10 +118,8 @@ def execute(plan: KernelPlan, fn, tensors: dict[str, SparseTensor], dims: dict[s
             head.append(mask)
     else:
         work = sum(len(t.vals) for t in tensors.values())
-        # Output entries per input entry, learnt from this kernel's last run: few resumes after the first.
-        ratio = _output_ratio.get(plan.source, 1.0)
-        chunks = max(len(bounds) - 1, 1)
-        buffers = Buffers(chunks, max(256, int(2 * ratio * work / chunks)), crd_dtype, dtype,
+        chunks = max(len(bounds) - 1, 1)  # sized by the last run's output: few resumes after the first
+        buffers = Buffers(max(256, int(2 * profile.output_ratio * work / chunks)), crd_dtype, dtype,
                           1 if plan.count_parents else plan.output_levels)
     args = _epilogue_args(epilogue, dtype) + _scalar_args(plan, dtype)
 
@@ -136,7 +136,7 @@ def execute(plan: KernelPlan, fn, tensors: dict[str, SparseTensor], dims: dict[s
             if not full:
                 return count, room
             # Keep what is done, double the room, resume at the coordinate that did not fit.
-            room = [_grown(b, count, 2 * len(b)) for b in room]
+            room = buffers.grown(room, count)
             if counts is not None and plan.root_index is None:
                 counts[:] = 0  # no root loop to resume: the kernel starts over
             elif counts is not None and inner:
@@ -153,7 +153,7 @@ def execute(plan: KernelPlan, fn, tensors: dict[str, SparseTensor], dims: dict[s
             _fill_unwritten(out_vals, mask, epilogue, out_fmt, plan)
         out = trusted_tensor(out_shape, out_fmt, no_arrays(out_fmt.ndim), out_vals.reshape(-1))
     else:
-        _output_ratio[plan.source] = sum(count for count, _ in results) / max(work, 1)
+        profile.output_ratio = sum(count for count, _ in results) / max(work, 1)
         if counts is not None:
             out = assemble_counted(buffers, results, lambda copy, b: _parallel(copy, b, threads), counts, out_shape,
                                    out_fmt, storage)
@@ -207,12 +207,6 @@ def _scalar_args(plan: KernelPlan, dtype: np.dtype) -> list:
         # The empty array only types the kernel's values; it is never written, so calls may share it.
         args = by_dtype[dtype] = [dtype.type(v) for v in plan.literals] + [dtype.type(0), np.empty(0, dtype)]
     return args
-
-
-def _grown(buf: np.ndarray, keep: int, size: int) -> np.ndarray:
-    out = np.empty(size, buf.dtype)
-    out[:keep] = buf[:keep]
-    return out
 
 
 _INT32 = np.dtype(np.int32).num  # comparing type numbers is a tenth of comparing a dtype with np.int32
@@ -279,8 +273,6 @@ def _numba_threads(threads: int) -> None:
     Remembered here: asking numba costs a call into its runtime, 20 us with cold caches."""
     if getattr(_numba_set, "count", None) == threads:
         return
-    import numba
-
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     _numba_set.count = threads
 

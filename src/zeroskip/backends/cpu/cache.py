@@ -5,6 +5,11 @@ the loop order and the fused epilogue); numba caches the machine code beside it 
 argument signature, so value dtypes and index widths (int32/int64) key the compiled code too.
 A new process imports the file and numba loads the machine code instead of compiling it.
 
+Loading skips numba's registry refresh (``_LoadOnlyCache``): numba refreshes every typing and
+lowering registry before any cache load (about 100 ms on first use in a process, scipy.linalg's
+import included), though rebuilding machine code needs only the runtime (NRT) it links against.
+A kernel that must compile still goes through numba's compiler, which refreshes for itself.
+
 Example:
     >>> fn = load_kernel("from numba import njit\\n@njit(cache=True)\\ndef kernel(a):\\n    return a + 1\\n")
     >>> fn(41)
@@ -21,6 +26,8 @@ import tempfile
 from pathlib import Path
 
 import numba
+from numba.core import caching, dispatcher
+from numba.core.runtime import rtsys
 
 from zeroskip.config import cache_dir
 
@@ -58,8 +65,28 @@ def _load_module(source: str):
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module  # numba's cache resolves the function's module by name
     spec.loader.exec_module(module)
+    for value in vars(module).values():
+        _load_only(value)
     _loaded[key] = module
     return module
+
+
+class _LoadOnlyCache(caching.FunctionCache):
+    """numba's function cache, less the refresh of all registries before a load (see the module's doc)."""
+
+    def load_overload(self, sig, target_context):
+        rtsys.initialize(target_context)  # the loaded code calls NRT's allocator; idempotent
+        with self._guard_against_spurious_io_errors():
+            return self._load_overload(sig, target_context)
+
+
+# numba's private cache hooks, checked so that another numba version falls back to its own cache.
+_CAN_LOAD_ONLY = all(hasattr(caching.Cache, a) for a in ("_load_overload", "_guard_against_spurious_io_errors"))
+
+
+def _load_only(fn) -> None:
+    if _CAN_LOAD_ONLY and isinstance(fn, dispatcher.Dispatcher) and type(fn._cache) is caching.FunctionCache:
+        fn._cache = _LoadOnlyCache(fn.py_func)
 
 
 def _writable_dir() -> Path:

@@ -200,7 +200,7 @@ def test_format_serials_tell_formats_apart_by_value_also_at_a_reused_address():
 def test_kernel_argument_layouts_at_a_reused_address_are_not_used():
     dense = zs.as_tensor(np.arange(6.0).reshape(2, 3), format="dense")
     cpu_run._layouts[id(dense.format)] = (as_format("csr"), (1,), 2)  # a dead CSR's layout at dense's address
-    args = cpu_run._tensor_args(dense)
+    args = cpu_run.kernel_args(dense)
     assert len(args) == 1 and args[0].shape == (2, 3)
 
 

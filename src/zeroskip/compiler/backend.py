@@ -24,13 +24,15 @@ class Backend:
     run: Callable
     source: Callable
     explain: Callable
+    bind: Callable | None = None  # (program, fixed tensors, threads, backend) -> (tensors, dtype) -> output
 
 
 _BACKENDS: dict[str, Backend] = {}
 
 
-def register_backend(name: str, *, run: Callable, source: Callable, explain: Callable) -> None:
-    _BACKENDS[name] = Backend(name, run, source, explain)
+def register_backend(name: str, *, run: Callable, source: Callable, explain: Callable,
+                     bind: Callable | None = None) -> None:
+    _BACKENDS[name] = Backend(name, run, source, explain, bind)
 
 
 def registered() -> tuple[str, ...]:

@@ -119,6 +119,19 @@ class Program:
             given[alias] = given[orig]
         return get_backend("cpu").run(self, given, dtype, threads=threads, backend=backend)
 
+    def bind(self, *, threads: int | None = None, backend: str = "auto", **operands):
+        """Fix ``operands`` (by name) and return a ``Bound``: ``run`` of the other operands, with the work
+        that depends only on the fixed ones done here once (``zeroskip.compiler.bound``).
+
+        >>> import numpy as np, zeroskip as zs
+        >>> layer = zs.compile("y(i) = W(i,j) * x(j)", W="csr", x="dense").bind(W=np.array([[0.0, 2], [1, 0]]))
+        >>> layer(x=np.array([1.0, 3.0])).to_numpy().tolist()
+        [6.0, 1.0]
+        """
+        from zeroskip.compiler.bound import Bound  # bound builds on this module
+
+        return Bound(self, operands, threads, backend)
+
     def simulate(self, *args, arch=None, energy=None, mode: str = "sparse", **options_and_operands):
         """Map and simulate the graph on the modelled accelerator (``zeroskip.hardware.simulate``).
 

@@ -35,6 +35,10 @@ MIN_PARALLEL_WORK = 4096  # driving entries below which one thread beats the poo
 # One thread's run time below which a kernel is not even tried split (waking a pool thread costs
 # 50-100 us on these VMs). 0 splits whenever allowed, whatever the timings say (tests).
 MIN_PARALLEL_SECONDS = 300e-6
+# What a prange driver's hand-off to numba's threads costs once they have gone idle (measured on
+# this 2-core VM: 1.5 us back to back, 35-55 us after 10 ms asleep). Not learnt per kernel: a
+# run's extra time also holds cold caches, which made the learnt figure flip between runs.
+DRIVER_HANDOFF_SECONDS = 50e-6
 CHUNKS_PER_THREAD = 2  # spare chunks let a fast thread take over a slow one's share
 
 
@@ -53,12 +57,15 @@ class _Profile:
     split_runs: int = 0
     output_ratio: float = 1.0  # output entries per input entry, last run: sizes the next run's buffers
 
-    def split(self, entries: int, threads: int) -> bool:
+    def split(self, entries: int, threads: int, driven: bool = False) -> bool:
+        """Whether a split run (through a prange driver when ``driven``) should beat one chunk."""
         if MIN_PARALLEL_SECONDS <= 0:
             return True
         if self.serial is None:
             return False
         work = self.serial * entries
+        if driven:
+            return work * (1 - 1 / threads) > DRIVER_HANDOFF_SECONDS
         if self.overhead is None:
             return work > MIN_PARALLEL_SECONDS  # worth split runs, to measure their overhead
         return work * (1 - 1 / threads) > self.overhead
@@ -89,9 +96,11 @@ _pool_lock = threading.Lock()
 
 
 def execute(plan: KernelPlan, fn, tensors: dict[str, SparseTensor], dims: dict[str, int], out_shape: tuple[int, ...],
-            out_fmt: Format, dtype: np.dtype, epilogue: Epilogue, threads: int, driver=None) -> SparseTensor:
+            out_fmt: Format, dtype: np.dtype, epilogue: Epilogue, threads: int, driver=None,
+            made: dict[str, list] | None = None) -> SparseTensor:
     """Run ``fn`` (the compiled ``plan``) on ``tensors`` (already in the plan's formats); the chunks of
-    a dense output on numba's threads through ``driver`` (the plan's ``driver`` function) when given.
+    a dense output on numba's threads through ``driver`` (the plan's ``driver`` function) when given;
+    ``made`` holds the ``kernel_args`` of tensors made before (those of a ``bind``).
 
     >>> import numpy as np, zeroskip as zs
     >>> from zeroskip.backends.cpu.backend import prepared
@@ -105,9 +114,9 @@ def execute(plan: KernelPlan, fn, tensors: dict[str, SparseTensor], dims: dict[s
     sizes, storage, parents, inner, crd_dtype = _launch(plan, dims, out_shape, out_fmt)
     head = [*sizes]
     for name in plan.inputs:
-        head += _tensor_args(tensors[name])
+        head += made[name] if made is not None and name in made else kernel_args(tensors[name])
     profile = _profiles.get(plan.source) or _profiles.setdefault(plan.source, _Profile())
-    bounds, entries = _chunks(plan, tensors, dims, threads, profile)
+    bounds, entries = _chunks(plan, tensors, dims, threads, profile, driver is not None)
     mask = None
     if plan.dense_output:
         check_dense_alloc(math.prod(storage), dtype.itemsize, f"the dense output {out_shape}")
@@ -161,6 +170,53 @@ def execute(plan: KernelPlan, fn, tensors: dict[str, SparseTensor], dims: dict[s
             out = assemble(results, out_shape, out_fmt, dtype, plan.output_levels)
     profile.record(entries, len(bounds) - 1, threads, time.perf_counter() - start)
     return out
+
+
+def executor(plan: KernelPlan, fn, tensors: dict[str, SparseTensor], dims: dict[str, int], out_shape: tuple[int, ...],
+             out_fmt: Format, dtype: np.dtype, epilogue: Epilogue, threads: int, driver, made: dict[str, list]):
+    """A lean ``execute`` of a dense-output kernel for operands like ``tensors`` (same shapes, formats and
+    dtypes), the tensors of ``made`` fixed: their arguments, the literals, the chunk bounds and the split
+    decided once, so a call only makes the other tensors' arguments, the output and the kernel call.
+    None where that does not apply (a sparse output, loops driven by an operand not in
+    ``made``, a kernel not yet timed). A call takes the tensors by name and returns the output; it records
+    no timings (the profile keeps what the runs before it measured).
+
+    Inspector/executor SpMV with cold weights spends 50-150 us of its 0.3-0.5 ms in ``execute``'s
+    Python (cold caches make every bytecode a cache miss); this path is a dozen lines of it.
+    """
+    profile = _profiles.get(plan.source)
+    timed = profile is not None and (profile.serial is not None or MIN_PARALLEL_SECONDS <= 0)  # split decided
+    if not plan.dense_output or not timed or any(n not in made for n in plan.root_tensors):
+        return None
+    sizes, storage, *_ = _launch(plan, dims, out_shape, out_fmt)
+    bounds, _ = _chunks(plan, tensors, dims, threads, profile, driver is not None)
+    if len(bounds) > 2 and driver is None:
+        return None  # chunks on the Python pool: execute's path
+    check_dense_alloc(math.prod(storage), dtype.itemsize, f"the dense output {out_shape}")
+    parts = [made.get(n, n) for n in plan.inputs]  # a fixed tensor's arguments, or a free tensor's name
+    tail = _epilogue_args(epilogue, dtype) + _scalar_args(plan, dtype)
+    shape, levels = storage if storage else (1,), no_arrays(out_fmt.ndim)
+    cuts, lo, hi = np.asarray(bounds, np.int64), bounds[0], bounds[-1]
+
+    def call(given: dict[str, SparseTensor]) -> SparseTensor:
+        head = [*sizes]
+        for part in parts:
+            head += kernel_args(given[part]) if type(part) is str else part
+        out = np.zeros(shape, dtype)
+        head.append(out)
+        if plan.mask:
+            mask = np.zeros(shape, np.bool_)
+            head.append(mask)
+        if len(cuts) > 2:
+            _numba_threads(threads)
+            driver(cuts, *head, *tail)
+        else:
+            fn(lo, hi, *head, *tail)
+        if plan.mask:
+            _fill_unwritten(out, mask, epilogue, out_fmt, plan)
+        return trusted_tensor(out_shape, out_fmt, levels, out.reshape(-1))
+
+    return call
 
 
 _launches: dict[tuple, tuple] = {}  # (id(plan), id(out_fmt), index sizes, output shape) -> (plan, out_fmt, facts)
@@ -218,7 +274,7 @@ def _unsigned(a: np.ndarray) -> np.ndarray:
     return a.view(np.uint32) if a.dtype.num == _INT32 else a
 
 
-def _tensor_args(t: SparseTensor) -> list:
+def kernel_args(t: SparseTensor) -> list:
     """The kernel's arguments for one operand: pos and crd of each compressed level, then the values
     shaped as the dense levels below the last compressed one."""
     fmt = t.format
@@ -278,7 +334,7 @@ def _numba_threads(threads: int) -> None:
 
 
 def _chunks(plan: KernelPlan, tensors: dict[str, SparseTensor], dims: dict[str, int],
-            threads: int, profile: _Profile) -> tuple[list[int], int]:
+            threads: int, profile: _Profile, driven: bool = False) -> tuple[list[int], int]:
     """Coordinate boundaries of the root loop (equal shares of the driving operand's stored entries),
     and that operand's entry count (0 when nothing drives the root loop).
 
@@ -292,7 +348,7 @@ def _chunks(plan: KernelPlan, tensors: dict[str, SparseTensor], dims: dict[str, 
     entries = len(driver.vals)
     if plan.split_index is None or threads <= 1 or entries < MIN_PARALLEL_WORK:
         return [0, dim], entries
-    if not profile.split(entries, threads):
+    if not profile.split(entries, threads, driven):
         return [0, dim], entries
     key = (id(driver), dim, threads)
     hit = _bounds.get(key)

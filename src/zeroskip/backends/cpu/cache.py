@@ -66,7 +66,7 @@ def _load_module(source: str):
     sys.modules[module_name] = module  # numba's cache resolves the function's module by name
     spec.loader.exec_module(module)
     for value in vars(module).values():
-        _load_only(value)
+        load_only(value)
     _loaded[key] = module
     return module
 
@@ -84,9 +84,17 @@ class _LoadOnlyCache(caching.FunctionCache):
 _CAN_LOAD_ONLY = all(hasattr(caching.Cache, a) for a in ("_load_overload", "_guard_against_spurious_io_errors"))
 
 
-def _load_only(fn) -> None:
+def load_only(fn):
+    """``fn`` (a numba dispatcher with ``cache=True``; anything else is left alone) made to load its cached
+    machine code without numba's registry refresh; returns ``fn``, so it serves as a decorator.
+
+    >>> from zeroskip.backends.cpu.support import lower_bound  # decorated with it
+    >>> load_only(lower_bound) is lower_bound, type(lower_bound._cache).__name__
+    (True, '_LoadOnlyCache')
+    """
     if _CAN_LOAD_ONLY and isinstance(fn, dispatcher.Dispatcher) and type(fn._cache) is caching.FunctionCache:
         fn._cache = _LoadOnlyCache(fn.py_func)
+    return fn
 
 
 def _writable_dir() -> Path:

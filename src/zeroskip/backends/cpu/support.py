@@ -1,6 +1,7 @@
 """Helpers the generated kernels call (binary search, ordering a sparse workspace) and output assembly.
 
-Compiled once with ``cache=True``; the generated modules import them by name.
+Compiled once with ``cache=True`` and loaded as the kernels are (``cache.load_only``); the generated
+modules import them by name.
 
 Example:
     >>> import numpy as np
@@ -23,9 +24,12 @@ from llvmlite import ir
 from numba import njit
 from numba.extending import intrinsic
 
+from zeroskip.backends.cpu.cache import load_only
+
 OPTIONS = dict(cache=True, nogil=True, boundscheck=False, error_model="numpy")
 
 
+@load_only
 @njit(**OPTIONS)
 def lower_bound(crd, start, end, value):
     """First position in ``crd[start:end]`` (sorted) whose coordinate is at least ``value``."""
@@ -52,6 +56,7 @@ def trailing_zeros(typingctx, x):
 SMALL_SORT = 32  # entries up to which an insertion sort beats numba's quicksort (its set-up costs ~200 ns)
 
 
+@load_only
 @njit(**OPTIONS)
 def sort_prefix(a, n):
     """Sort ``a[:n]`` in place: by insertion when short (the rows of a sparse product), else quicksort."""
@@ -67,6 +72,7 @@ def sort_prefix(a, n):
         a[j + 1] = key
 
 
+@load_only
 @njit(**OPTIONS)
 def sorts_faster(n, size):
     """Whether sorting ``n`` touched coordinates beats scanning a bitset of ``size`` coordinates for them.
@@ -80,6 +86,7 @@ def sorts_faster(n, size):
     return 5.0 * n * math.log2(n) < words
 
 
+@load_only
 @njit(**OPTIONS)
 def count_positions(coords, compressed):
     """Positions of each storage level for sorted unique ``coords`` (n x levels); dense levels count 0."""
@@ -94,6 +101,7 @@ def count_positions(coords, compressed):
     return counts
 
 
+@load_only
 @njit(**OPTIONS)
 def fill_levels(coords, vals, sizes, compressed, pos_flat, pos_start, crd_flat, crd_start, out_vals):
     """Build each compressed level's pos/crd and the values array from sorted unique ``coords``.

@@ -17,13 +17,9 @@ Example:
 
 from __future__ import annotations
 
-import numpy as np
-
 from zeroskip.compiler.backend import get_backend
-from zeroskip.compiler.program import _run_facts
+from zeroskip.compiler.program import _operand, _run_facts
 from zeroskip.compiler.schedule import ScheduleError
-from zeroskip.errors import ShapeError
-from zeroskip.formats.convert import as_tensor
 from zeroskip.formats.tensor import SparseTensor
 
 
@@ -72,16 +68,8 @@ class Bound:
         return self._run(tensors, dtype)
 
     def _checked(self, name: str, value) -> SparseTensor:
-        if isinstance(value, SparseTensor):
-            t = value
-        elif isinstance(value, np.ndarray) and value.ndim == self._orders.get(name):
-            t = as_tensor(value, format=self._formats[name])  # straight to the kernel's format: no conversion per call
-        else:
-            t = as_tensor(value)
-        if t.ndim != self._orders[name]:
-            raise ShapeError(f"{name} has shape {t.shape} but {self.program.assignment} uses it with "
-                             f"{self._orders[name]} indices")
-        return t
+        # A numpy array goes straight to the kernel's format: no conversion per call.
+        return _operand(self.program.assignment, self._orders, name, value, self._formats[name])
 
     def _complain(self, operands: dict) -> None:
         fixed = sorted(n for n in operands if n in self._fixed)

@@ -175,14 +175,7 @@ class Program:
             extra = sorted(set(given) - set(inputs))
             raise ScheduleError(f"{', '.join(extra)} are not inputs of {self.assignment}")
         orders = _run_facts(self.assignment).orders
-        tensors = {}
-        for name in inputs:
-            t = given[name] if isinstance(given[name], SparseTensor) else as_tensor(given[name])
-            if t.ndim != orders[name]:
-                raise ShapeError(f"{name} has shape {t.shape} but {self.assignment} uses it with "
-                                 f"{orders[name]} indices")
-            tensors[name] = t
-        return tensors
+        return {name: _operand(self.assignment, orders, name, given[name]) for name in inputs}
 
     def _dtype(self, tensors: dict[str, SparseTensor]) -> np.dtype:
         """The output dtype: numpy's promotion of the operands' dtypes through the expression."""
@@ -302,6 +295,20 @@ def _named(inputs: tuple[str, ...], args: tuple) -> dict:
         raise ScheduleError(f"{len(args)} operands given positionally but the expression has {len(inputs)} inputs "
                             f"({', '.join(inputs)})")
     return dict(zip(inputs, args))
+
+
+def _operand(assign: Assignment, orders: dict[str, int], name: str, value, fmt: Format | None = None) -> SparseTensor:
+    """``value`` as the SparseTensor ``assign`` reads as ``name`` (a numpy array of the right order made in
+    ``fmt`` when given), refused with a ShapeError when its order is not the expression's."""
+    if isinstance(value, SparseTensor):
+        t = value
+    elif fmt is not None and isinstance(value, np.ndarray) and value.ndim == orders[name]:
+        t = as_tensor(value, format=fmt)
+    else:
+        t = as_tensor(value)
+    if t.ndim != orders[name]:
+        raise ShapeError(f"{name} has shape {t.shape} but {assign} uses it with {orders[name]} indices")
+    return t
 
 
 def _tensor(value) -> SparseTensor:

@@ -35,9 +35,8 @@ from torch.nn.modules.utils import _pair
 
 from zeroskip.backends.cpu import costmodel
 from zeroskip.compiler.program import Program
-from zeroskip.config import check_threads, get_num_threads
 from zeroskip.errors import ConfigError, DTypeError, ShapeError
-from zeroskip.nn.linear import MODES, compile_dense_act, predict_dense_act, run_dense_act
+from zeroskip.nn.linear import SparseWeights, compile_dense_act, predict_dense_act, run_dense_act
 
 __all__ = ["SparseConv2d", "conv_output_size", "im2col"]
 
@@ -98,7 +97,7 @@ def im2col(x: torch.Tensor, kernel_size, stride=1, padding=0, dilation=1) -> tup
     return F.unfold(x, kernel, dilation=dilation, padding=pad, stride=stride), size
 
 
-class SparseConv2d(nn.Module):
+class SparseConv2d(SparseWeights):
     """``nn.Conv2d`` (groups=1, zero padding) on zeroskip kernels via im2col; state_dict keys as ``nn.Conv2d``.
 
     ``backend``: ``"auto"`` (the cost model decides per call shape), ``"sparse"`` (always the
@@ -113,25 +112,18 @@ class SparseConv2d(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
                  groups: int = 1, bias: bool = True, padding_mode: str = "zeros", *, threads: int | None = None,
                  backend: str = "auto") -> None:
-        super().__init__()
         if groups != 1:
             raise ConfigError(f"SparseConv2d supports groups=1 only, got {groups=} (grouped convolutions stay dense)")
         if padding_mode != "zeros":
             raise ConfigError(f"SparseConv2d supports padding_mode='zeros' only, got {padding_mode=}")
-        if backend not in MODES:
-            raise ConfigError(f"backend must be one of {', '.join(MODES)}, got {backend!r}")
+        kernel_size, stride, dilation = _pair(kernel_size), _pair(stride), _pair(dilation)
+        padding = padding if isinstance(padding, str) else _pair(padding)
+        _padding(padding, kernel_size, stride, dilation)  # refuses bad settings now
+        super().__init__((out_channels, in_channels, *kernel_size), bias, threads, backend)
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size, self.stride, self.dilation = _pair(kernel_size), _pair(stride), _pair(dilation)
-        self.padding = padding if isinstance(padding, str) else _pair(padding)
-        _padding(self.padding, self.kernel_size, self.stride, self.dilation)  # refuses bad settings now
+        self.kernel_size, self.stride, self.dilation, self.padding = kernel_size, stride, dilation, padding
         self.groups, self.padding_mode = 1, "zeros"
-        self.threads = None if threads is None else check_threads(threads)
-        self.backend = backend
-        self.weight = nn.Parameter(torch.zeros(out_channels, in_channels, *self.kernel_size), requires_grad=False)
-        self.bias = nn.Parameter(torch.zeros(out_channels), requires_grad=False) if bias else None
-        self._built: tuple | None = None
         self._program: Program | None = None
-        self._predictions: dict[tuple, tuple[float, float]] = {}
 
     @classmethod
     def from_dense(cls, conv: nn.Conv2d, *, threads: int | None = None, backend: str = "auto") -> SparseConv2d:
@@ -144,16 +136,8 @@ class SparseConv2d(nn.Module):
             raise DTypeError(f"expected an nn.Conv2d, got {type(conv).__name__}")
         layer = cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.dilation,
                     conv.groups, conv.bias is not None, conv.padding_mode, threads=threads, backend=backend)
-        with torch.no_grad():
-            layer.weight.copy_(conv.weight.detach().float())
-            if conv.bias is not None:
-                layer.bias.copy_(conv.bias.detach().float())
+        layer.copy_from(conv)
         return layer
-
-    @property
-    def sparsity(self) -> float:
-        """The fraction of zero weights."""
-        return 1.0 - int(torch.count_nonzero(self.weight)) / max(self.weight.numel(), 1)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
@@ -166,14 +150,11 @@ class SparseConv2d(nn.Module):
         >>> str(SparseConv2d(2, 3, 3).program().assignment)
         'Yt(o,b) = W(o,i) * Xt(i,b)'
         """
-        version = (self.weight._version, id(self.weight), None if self.bias is None else (self.bias._version, id(self.bias)))
+        version = self.weights_version()
         if self._program is None or self._built != version:
             w = self.weight.detach().float().reshape(self.out_channels, -1).numpy()
             self._program, self._built, self._predictions = compile_dense_act(w, self.bias), version, {}
         return self._program
-
-    def _threads(self) -> int:
-        return get_num_threads() if self.threads is None else self.threads
 
     def predict(self, images: int, size: tuple[int, int]) -> tuple[float, float]:
         """The cost model's (sparse, dense) seconds for ``images`` inputs of spatial ``size`` (H, W): the

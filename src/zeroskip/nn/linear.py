@@ -51,7 +51,46 @@ AUTO_ZERO_FRACTION = 0.5
 AUTO_MAX_ROWS = 16
 
 
-class SparseLinear(nn.Module):
+class SparseWeights(nn.Module):
+    """What SparseLinear and SparseConv2d share: inference weights and bias (no grad, so plain calls run
+    the kernel), the thread count and backend, and the weight version their programs were built for.
+
+    >>> SparseLinear(4, 2).sparsity  # the weights start at zero
+    1.0
+    """
+
+    def __init__(self, weight_shape: tuple[int, ...], bias: bool, threads: int | None, backend: str) -> None:
+        super().__init__()
+        if backend not in MODES:
+            raise ConfigError(f"backend must be one of {', '.join(MODES)}, got {backend!r}")
+        self.threads = None if threads is None else check_threads(threads)
+        self.backend = backend
+        self.weight = nn.Parameter(torch.zeros(*weight_shape), requires_grad=False)
+        self.bias = nn.Parameter(torch.zeros(weight_shape[0]), requires_grad=False) if bias else None
+        self._built: tuple | None = None  # the weights_version() the programs were compiled for
+        self._predictions: dict[tuple, tuple[float, float]] = {}
+
+    @property
+    def sparsity(self) -> float:
+        """The fraction of zero weights."""
+        return 1.0 - int(torch.count_nonzero(self.weight)) / max(self.weight.numel(), 1)
+
+    def copy_from(self, dense: nn.Module) -> None:
+        """Copy ``dense``'s weight and bias (as float32)."""
+        with torch.no_grad():
+            self.weight.copy_(dense.weight.detach().float())
+            if dense.bias is not None:
+                self.bias.copy_(dense.bias.detach().float())
+
+    def weights_version(self) -> tuple:
+        """Changes whenever the weight or bias is replaced or written in place."""
+        return (self.weight._version, id(self.weight), None if self.bias is None else (self.bias._version, id(self.bias)))
+
+    def _threads(self) -> int:
+        return get_num_threads() if self.threads is None else self.threads
+
+
+class SparseLinear(SparseWeights):
     """``y = x @ W.T + b`` on zeroskip kernels; state_dict keys ``weight`` and ``bias`` as ``nn.Linear``.
 
     ``backend``: ``"auto"`` (the cost model decides per call shape), ``"sparse"`` (always the
@@ -69,21 +108,12 @@ class SparseLinear(nn.Module):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *, threads: int | None = None,
                  backend: str = "auto", activation_sparse: bool | float | None = None) -> None:
-        super().__init__()
-        if backend not in MODES:
-            raise ConfigError(f"backend must be one of {', '.join(MODES)}, got {backend!r}")
+        super().__init__((out_features, in_features), bias, threads, backend)
         if not (activation_sparse is None or isinstance(activation_sparse, (bool, float, int))):
             raise ConfigError(f"activation_sparse must be None, a bool or a zero fraction, got {activation_sparse!r}")
         self.in_features, self.out_features = in_features, out_features
-        self.threads = None if threads is None else check_threads(threads)
-        self.backend = backend
         self.activation_sparse = activation_sparse
-        # Inference weights: no grad by default, so plain calls run the kernel (see the module docstring).
-        self.weight = nn.Parameter(torch.zeros(out_features, in_features), requires_grad=False)
-        self.bias = nn.Parameter(torch.zeros(out_features), requires_grad=False) if bias else None
-        self._built: tuple | None = None  # (weight version, bias version) the programs were compiled for
         self._programs: tuple[Program, Program] | None = None
-        self._predictions: dict[tuple, tuple[float, float]] = {}
 
     @classmethod
     def from_dense(cls, linear: nn.Linear, *, threads: int | None = None, backend: str = "auto",
@@ -98,16 +128,8 @@ class SparseLinear(nn.Module):
             raise DTypeError(f"expected an nn.Linear, got {type(linear).__name__}")
         layer = cls(linear.in_features, linear.out_features, linear.bias is not None, threads=threads,
                     backend=backend, activation_sparse=activation_sparse)
-        with torch.no_grad():
-            layer.weight.copy_(linear.weight.detach().float())
-            if linear.bias is not None:
-                layer.bias.copy_(linear.bias.detach().float())
+        layer.copy_from(linear)
         return layer
-
-    @property
-    def sparsity(self) -> float:
-        """The fraction of zero weights."""
-        return 1.0 - int(torch.count_nonzero(self.weight)) / max(self.weight.numel(), 1)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}, "
@@ -117,7 +139,7 @@ class SparseLinear(nn.Module):
 
     def programs(self) -> tuple[Program, Program]:
         """(dense-activation, sparse-activation) Programs for the current weight, rebuilt when it changed."""
-        version = (self.weight._version, id(self.weight), None if self.bias is None else (self.bias._version, id(self.bias)))
+        version = self.weights_version()
         if self._programs is None or self._built != version:
             w = self.weight.detach().float().numpy()
             epilogue = bias_epilogue(self.bias)
@@ -126,9 +148,6 @@ class SparseLinear(nn.Module):
                                     out="dense", epilogue=epilogue)
             self._programs, self._built, self._predictions = (dense_act, sparse_act), version, {}
         return self._programs
-
-    def _threads(self) -> int:
-        return get_num_threads() if self.threads is None else self.threads
 
     def predict(self, rows: int, sparse_activations: bool = False) -> tuple[float, float]:
         """The cost model's (sparse kernel, dense BLAS) seconds for ``rows`` input rows (dense activations,

@@ -205,14 +205,16 @@ def bind(program, fixed: dict[str, SparseTensor], threads: int | None = None, ba
         raise ConfigError(f"backend must be one of {', '.join(MODES)}, got {backend!r}")
     threads = get_num_threads() if threads is None else check_threads(threads)
     prep = prepared(program)
-    made: dict[str, tuple[SparseTensor, list]] = {}  # fixed input -> (it in the kernel's format, its arguments)
-    free = tuple(n for n in prep.inputs if n not in fixed)
+    ready_fixed: dict[str, SparseTensor] = {}  # fixed input -> it in the kernel's format (made on the first sparse call)
+    fixed_args: dict[str, list] = {}  # fixed input -> its kernel arguments
+    free = tuple(n for n in prep.inputs if n not in fixed) if fixed else prep.inputs
     lean: dict[tuple, object] = {}  # (output dtype, free operands' keys) -> run.executor's call
-    runs = [0]
+    runs = 0
 
     def call(tensors: dict[str, SparseTensor], dtype: np.dtype) -> SparseTensor:
+        nonlocal runs
         key = None
-        if made:
+        if fixed_args:
             key = (dtype, *[operand_key(tensors[n]) for n in free])  # all the cost model's choice reads
             go = lean.get(key)
             if go is not None:
@@ -223,19 +225,19 @@ def bind(program, fixed: dict[str, SparseTensor], threads: int | None = None, ba
         if mode == "dense":
             return _dense(program, tensors, out_shape, out_dtype)
         c, fn, wanted, out_fmt, returned_as_written, driver = prep.kernel(program)
-        if fixed and not made:
-            made.update({n: (t := _in_format(fixed[n], fmt, serial), kernel_args(t))
-                         for n, fmt, serial in wanted if n in fixed})
+        if fixed and not ready_fixed:
+            ready_fixed.update({n: _in_format(fixed[n], fmt, serial) for n, fmt, serial in wanted if n in fixed})
+            fixed_args.update({n: kernel_args(t) for n, t in ready_fixed.items()})
         ready = {}
         for n, fmt, serial in wanted:
-            ready[n] = made[n][0] if n in made else _in_format(tensors[n], fmt, serial)
-        args = {n: a for n, (_, a) in made.items()} if made else None
-        out = execute(c.plan, fn, ready, dims, out_shape, out_fmt, out_dtype, program.epilogue, threads, driver, args)
-        runs[0] += 1
-        if (key is not None and runs[0] >= LEAN_AFTER_RUNS and len(lean) < LEAN_SHAPES and returned_as_written
+            ready[n] = ready_fixed[n] if n in ready_fixed else _in_format(tensors[n], fmt, serial)
+        out = execute(c.plan, fn, ready, dims, out_shape, out_fmt, out_dtype, program.epilogue, threads, driver,
+                      fixed_args or None)
+        runs += 1
+        if (key is not None and runs >= LEAN_AFTER_RUNS and len(lean) < LEAN_SHAPES and returned_as_written
                 and all(ready[n] is tensors[n] for n in free)):
             go = executor(c.plan, fn, ready, dims, out_shape, out_fmt, out_dtype, program.epilogue, threads, driver,
-                          args)
+                          fixed_args)
             if go is not None:
                 lean[key] = go
         return out if returned_as_written else out.asformat(prep.final)

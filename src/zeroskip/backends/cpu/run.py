@@ -117,14 +117,10 @@ def execute(plan: KernelPlan, fn, tensors: dict[str, SparseTensor], dims: dict[s
         head += made[name] if made is not None and name in made else kernel_args(tensors[name])
     profile = _profiles.get(plan.source) or _profiles.setdefault(plan.source, _Profile())
     bounds, entries = _chunks(plan, tensors, dims, threads, profile, driver is not None)
-    mask = None
     if plan.dense_output:
         check_dense_alloc(math.prod(storage), dtype.itemsize, f"the dense output {out_shape}")
-        out_vals = np.zeros(storage if storage else (1,), dtype)
-        head.append(out_vals)
-        if plan.mask:
-            mask = np.zeros(out_vals.shape, np.bool_)
-            head.append(mask)
+        outs = _dense_outputs(plan, storage, dtype)
+        head += outs
     else:
         work = sum(len(t.vals) for t in tensors.values())
         chunks = max(len(bounds) - 1, 1)  # sized by the last run's output: few resumes after the first
@@ -158,9 +154,7 @@ def execute(plan: KernelPlan, fn, tensors: dict[str, SparseTensor], dims: dict[s
     else:
         results = _map(call, bounds, threads)
     if plan.dense_output:
-        if mask is not None:
-            _fill_unwritten(out_vals, mask, epilogue, out_fmt, plan)
-        out = trusted_tensor(out_shape, out_fmt, no_arrays(out_fmt.ndim), out_vals.reshape(-1))
+        out = _dense_result(outs, plan, epilogue, out_fmt, out_shape)
     else:
         profile.output_ratio = sum(count for count, _ in results) / max(work, 1)
         if counts is not None:
@@ -195,28 +189,34 @@ def executor(plan: KernelPlan, fn, tensors: dict[str, SparseTensor], dims: dict[
     check_dense_alloc(math.prod(storage), dtype.itemsize, f"the dense output {out_shape}")
     parts = [made.get(n, n) for n in plan.inputs]  # a fixed tensor's arguments, or a free tensor's name
     tail = _epilogue_args(epilogue, dtype) + _scalar_args(plan, dtype)
-    shape, levels = storage if storage else (1,), no_arrays(out_fmt.ndim)
-    cuts, lo, hi = np.asarray(bounds, np.int64), bounds[0], bounds[-1]
+    cuts = np.asarray(bounds, np.int64)
 
     def call(given: dict[str, SparseTensor]) -> SparseTensor:
         head = [*sizes]
         for part in parts:
             head += kernel_args(given[part]) if type(part) is str else part
-        out = np.zeros(shape, dtype)
-        head.append(out)
-        if plan.mask:
-            mask = np.zeros(shape, np.bool_)
-            head.append(mask)
+        outs = _dense_outputs(plan, storage, dtype)
         if len(cuts) > 2:
-            _numba_threads(threads)
-            driver(cuts, *head, *tail)
+            _drive(driver, cuts, [*head, *outs, *tail], threads)
         else:
-            fn(lo, hi, *head, *tail)
-        if plan.mask:
-            _fill_unwritten(out, mask, epilogue, out_fmt, plan)
-        return trusted_tensor(out_shape, out_fmt, levels, out.reshape(-1))
+            fn(bounds[0], bounds[-1], *head, *outs, *tail)
+        return _dense_result(outs, plan, epilogue, out_fmt, out_shape)
 
     return call
+
+
+def _dense_outputs(plan: KernelPlan, storage: tuple[int, ...], dtype: np.dtype) -> list[np.ndarray]:
+    """A dense output's kernel arguments: its values in storage shape, and the written flags where the plan masks."""
+    out = np.zeros(storage if storage else (1,), dtype)
+    return [out, np.zeros(out.shape, np.bool_)] if plan.mask else [out]
+
+
+def _dense_result(outs: list[np.ndarray], plan: KernelPlan, epilogue: Epilogue, out_fmt: Format,
+                  out_shape: tuple[int, ...]) -> SparseTensor:
+    """The output tensor of ``_dense_outputs`` the kernel wrote: entries it never wrote get the epilogue of zero."""
+    if plan.mask:
+        _fill_unwritten(outs[0], outs[1], epilogue, out_fmt, plan)
+    return trusted_tensor(out_shape, out_fmt, no_arrays(out_fmt.ndim), outs[0].reshape(-1))
 
 
 _launches: dict[tuple, tuple] = {}  # (id(plan), id(out_fmt), index sizes, output shape) -> (plan, out_fmt, facts)
@@ -315,7 +315,7 @@ def _epilogue_args(e: Epilogue, dtype: np.dtype) -> list:
     return args
 
 
-def _drive(driver, bounds: list[int], args: list, threads: int) -> None:
+def _drive(driver, bounds, args: list, threads: int) -> None:
     """The chunks of a dense output on numba's threads."""
     _numba_threads(threads)
     driver(np.asarray(bounds, np.int64), *args)

@@ -159,3 +159,57 @@ def test_the_lean_path_keeps_the_epilogue_and_the_dtype(monkeypatch, threads):
         gold = np.clip(np.maximum(W.astype(np.float64) @ x + bias, 0), None, 2.0)
         np.testing.assert_allclose(out.to_numpy(), gold, rtol=1e-4, atol=1e-4)
     assert built == [1]  # built once, then every call took it
+
+
+def warmed_layer(rng, threads=1):
+    """A bound SpMV past the runs that build its array path, its weights and a float64 gold."""
+    W = operand((300, 200), 0.3, rng)
+    layer = zs.compile("y(i) = W(i,j) * x(j)", W="csr", x="dense").bind(W=W, threads=threads, backend="sparse")
+    for _ in range(LEAN_AFTER_RUNS + 1):
+        layer(rng.standard_normal(200))
+    return layer, W
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_array_path_answers_and_leaves_the_array_alone(monkeypatch, threads):
+    monkeypatch.setattr(cpu_run, "MIN_PARALLEL_SECONDS", 0)
+    rng = np.random.default_rng(11)
+    layer, W = warmed_layer(rng, threads)
+    assert layer._arrays, "a numpy vector like the last ones takes the array path"
+    for call in (lambda x: layer(x), lambda x: layer(x=x)):
+        x = rng.standard_normal(200)
+        keep = x.copy()
+        out = call(x)
+        np.testing.assert_allclose(out.to_numpy(), W @ keep, rtol=1e-12, atol=1e-12)
+        assert x.flags.writeable and np.array_equal(x, keep)
+        assert not np.shares_memory(out.vals, x) and not out.vals.flags.writeable
+        x[:] = 0  # the output is the kernel's own array: changing the input later changes nothing
+        np.testing.assert_allclose(out.to_numpy(), W @ keep, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("make", [
+    lambda x: np.repeat(x, 2)[::2],  # strided, same shape
+    lambda x: x.astype(">f8"),  # big-endian
+    lambda x: x.astype(np.float32),  # another dtype: a float32 answer
+    lambda x: x.astype(np.int64),
+    lambda x: zs.as_tensor(x, format="dense"),  # a tensor, not an array
+    lambda x: x.tolist(),
+])
+def test_arrays_the_array_path_does_not_fit_take_the_checked_path(make):
+    rng = np.random.default_rng(12)
+    layer, W = warmed_layer(rng)
+    x = np.round(rng.standard_normal(200) * 4)  # integers: every dtype holds them exactly
+    given = make(x)
+    out = layer(given)
+    expect = np.result_type(W.dtype, np.asarray(given.to_numpy() if isinstance(given, SparseTensor) else given).dtype)
+    assert out.dtype == expect.newbyteorder("=")
+    np.testing.assert_allclose(out.to_numpy(), W @ x, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(layer(x).to_numpy(), W @ x, rtol=1e-12, atol=1e-12)  # and back to the array path
+
+
+def test_the_array_path_refuses_a_wrong_shape():
+    layer, _ = warmed_layer(np.random.default_rng(13))
+    with pytest.raises(ShapeError):
+        layer(np.ones(201))
+    with pytest.raises(ShapeError):
+        layer(np.ones((200, 1)))

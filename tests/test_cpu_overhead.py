@@ -19,7 +19,6 @@ from test_lowering import operand
 
 import zeroskip as zs
 import zeroskip.backends.cpu.backend as cpu_backend
-import zeroskip.backends.cpu.output as cpu_output
 import zeroskip.backends.cpu.run as cpu_run
 import zeroskip.compiler.program as program_module
 import zeroskip.formats.tensor as tensor_module
@@ -280,7 +279,7 @@ def test_a_repeated_call_repeats_no_per_program_or_per_shape_work(monkeypatch):
 
 # ---- trusted outputs ---------------------------------------------------------------------------------
 def test_the_fast_construction_of_outputs_is_in_use():
-    assert cpu_output._CAN_TRUST  # False when SparseTensor's fields change: outputs then go through the constructor
+    assert tensor_module._CAN_TRUST  # False when SparseTensor's fields change: outputs then go through the constructor
 
 
 def test_kernel_outputs_are_verified_under_zeroskip_verify_and_user_tensors_always(monkeypatch):
@@ -290,7 +289,7 @@ def test_kernel_outputs_are_verified_under_zeroskip_verify_and_user_tensors_alwa
     program = zs.compile(SPGEMM, B="csr", C="csr")
     outputs = {}
     for verify in ("1", "0"):
-        monkeypatch.setenv("ZEROSKIP_VERIFY", verify)
+        monkeypatch.setattr(tensor_module, "VERIFY", verify == "1")
         counts.clear()
         outputs[verify] = program.run(B=A, C=A, backend="sparse", threads=1)
         assert counts.get("verify_tensor", 0) == (1 if verify == "1" else 0)
@@ -311,9 +310,9 @@ def test_kernel_outputs_are_verified_under_zeroskip_verify_and_user_tensors_alwa
 def test_a_broken_kernel_output_is_caught_under_zeroskip_verify(monkeypatch):
     csr = as_format("csr")
     broken = (LevelArrays(), LevelArrays(pos=np.array([0, 2, 1], np.int32), crd=np.array([0, 1], np.int32)))
-    monkeypatch.setenv("ZEROSKIP_VERIFY", "1")
+    monkeypatch.setattr(tensor_module, "VERIFY", True)
     with pytest.raises(StructureError):
-        cpu_output.trusted_tensor((2, 2), csr, broken, np.ones(2))
-    monkeypatch.setenv("ZEROSKIP_VERIFY", "0")
-    t = cpu_output.trusted_tensor((2, 2), csr, broken, np.ones(2))  # trusted: not checked, but frozen
+        tensor_module.trusted_tensor((2, 2), csr, broken, np.ones(2))
+    monkeypatch.setattr(tensor_module, "VERIFY", False)
+    t = tensor_module.trusted_tensor((2, 2), csr, broken, np.ones(2))  # trusted: not checked, but frozen
     assert not t.levels[1].pos.flags.writeable and not t.vals.flags.writeable

@@ -14,7 +14,7 @@ Example:
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -25,9 +25,9 @@ from zeroskip.formats.format import Format, as_format
 from zeroskip.formats.validate import check_shape, verify_tensor
 
 
-def _verify_always() -> bool:
-    """Tests set ZEROSKIP_VERIFY=1 so every tensor zeroskip builds itself is verified too."""
-    return os.environ.get("ZEROSKIP_VERIFY", "") not in ("", "0")
+# Tests set ZEROSKIP_VERIFY=1 so every tensor zeroskip builds itself is verified too. Read once, at import:
+# reading the environment costs 25 us per call with cold caches (a bound call runs with them).
+VERIFY = os.environ.get("ZEROSKIP_VERIFY", "") not in ("", "0")
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -54,7 +54,7 @@ class SparseTensor:
         object.__setattr__(self, "format", fmt)
         object.__setattr__(self, "levels", levels)
         object.__setattr__(self, "vals", vals)
-        if self._checked or _verify_always():
+        if self._checked or VERIFY:
             verify_tensor(shape, fmt, levels, vals)
 
     # ---- construction ------------------------------------------------------------------------
@@ -245,3 +245,44 @@ def _frozen(arr: np.ndarray | None) -> np.ndarray | None:
         arr = arr.view()
         arr.flags.writeable = False
     return arr
+
+
+_TENSOR_FIELDS = ("shape", "format", "levels", "vals", "_checked")
+# The fast path below fills these slots itself: should SparseTensor grow another field, it falls back to the constructor.
+_CAN_TRUST = (tuple(f.name for f in fields(SparseTensor)) == _TENSOR_FIELDS
+              and getattr(SparseTensor, "__slots__", None) == _TENSOR_FIELDS)
+# The slots' own setters: a frozen dataclass refuses setattr, and these are cheaper than object.__setattr__.
+_SET_SHAPE, _SET_FORMAT, _SET_LEVELS, _SET_VALS, _SET_CHECKED = (
+    (SparseTensor.__dict__[name].__set__ for name in _TENSOR_FIELDS) if _CAN_TRUST else (None,) * 5)
+
+
+def trusted_tensor(shape: tuple[int, ...], fmt: Format, levels: tuple[LevelArrays, ...], vals: np.ndarray) -> SparseTensor:
+    """A SparseTensor of arrays zeroskip just built (a kernel's output), which are valid by construction:
+    its arrays are made read-only in place and it skips the constructor's checks (about 3 us).
+
+    ``shape`` must be a tuple of ints and ``fmt`` a Format of as many levels, and no one else may
+    hold the arrays. With ``ZEROSKIP_VERIFY`` set (the test suite sets it) it goes through the
+    constructor instead, which verifies every level, so kernel bugs still surface in the tests.
+    Data from users never comes this way: their tensors are built and checked by the constructors.
+
+    >>> import numpy as np
+    >>> from zeroskip.formats.format import as_format
+    >>> t = trusted_tensor((3,), as_format("d"), (LevelArrays(),), np.array([1.0, 0, 2]))
+    >>> t.to_numpy().tolist(), t.vals.flags.writeable
+    ([1.0, 0.0, 2.0], False)
+    """
+    if not _CAN_TRUST or VERIFY:
+        return SparseTensor(shape, fmt, levels, vals, _checked=False)
+    for arrays in levels:
+        if arrays.pos is not None:
+            arrays.pos.setflags(write=False)
+        if arrays.crd is not None:
+            arrays.crd.setflags(write=False)
+    vals.setflags(write=False)  # one call, where .flags builds a flags object first
+    t = object.__new__(SparseTensor)
+    _SET_SHAPE(t, shape)
+    _SET_FORMAT(t, fmt)
+    _SET_LEVELS(t, levels)
+    _SET_VALS(t, vals)
+    _SET_CHECKED(t, False)
+    return t

@@ -242,6 +242,13 @@ def bind(program, fixed: dict[str, SparseTensor], threads: int | None = None, ba
                 lean[key] = go
         return out if returned_as_written else out.asformat(prep.final)
 
+    def array_call(tensors: dict[str, SparseTensor], dtype: np.dtype):
+        """The lean path's call on the one free operand's array (``run.executor``), for operands like
+        ``tensors``; None until that path exists or where it does not apply."""
+        go = lean.get((dtype, *[operand_key(tensors[n]) for n in free])) if fixed_args else None
+        return getattr(go, "array_call", None)
+
+    call.array_call = array_call
     return call
 
 

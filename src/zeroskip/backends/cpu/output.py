@@ -21,15 +21,13 @@ Example:
 from __future__ import annotations
 
 import functools
-from dataclasses import fields
-
 import numpy as np
 
 from zeroskip.backends.cpu.support import count_positions, fill_levels
 from zeroskip.config import check_dense_alloc
 from zeroskip.formats.build import LevelArrays, choose_index_dtype
 from zeroskip.formats.format import Format
-from zeroskip.formats.tensor import SparseTensor, _verify_always
+from zeroskip.formats.tensor import SparseTensor, trusted_tensor
 
 
 class Buffers:
@@ -133,47 +131,6 @@ def assemble_counted(buffers: Buffers, results: list, parallel, counts: np.ndarr
         np.add.accumulate(counts, dtype=index, out=pos[1:])  # sums fit: the total is len(vals)
     levels = (*no_arrays(len(storage) - 1), LevelArrays(pos=pos, crd=crd.astype(index, copy=False)))
     return trusted_tensor(shape, fmt, levels, vals)
-
-
-_TENSOR_FIELDS = ("shape", "format", "levels", "vals", "_checked")
-# The fast path below fills these slots itself: should SparseTensor grow another field, it falls back to the constructor.
-_CAN_TRUST = (tuple(f.name for f in fields(SparseTensor)) == _TENSOR_FIELDS
-              and getattr(SparseTensor, "__slots__", None) == _TENSOR_FIELDS)
-# The slots' own setters: a frozen dataclass refuses setattr, and these are cheaper than object.__setattr__.
-_SET_SHAPE, _SET_FORMAT, _SET_LEVELS, _SET_VALS, _SET_CHECKED = (
-    (SparseTensor.__dict__[name].__set__ for name in _TENSOR_FIELDS) if _CAN_TRUST else (None,) * 5)
-
-
-def trusted_tensor(shape: tuple[int, ...], fmt: Format, levels: tuple[LevelArrays, ...], vals: np.ndarray) -> SparseTensor:
-    """A SparseTensor of arrays this module just built, which are valid by construction: its arrays are
-    made read-only in place and it skips the constructor's checks (about 3 us).
-
-    ``shape`` must be a tuple of ints and ``fmt`` a Format of as many levels, and no one else may
-    hold the arrays. With ``ZEROSKIP_VERIFY`` set (the test suite sets it) it goes through the
-    constructor instead, which verifies every level, so kernel bugs still surface in the tests.
-    Data from users never comes this way: their tensors are built and checked by the constructors.
-
-    >>> import numpy as np
-    >>> from zeroskip.formats.format import as_format
-    >>> t = trusted_tensor((3,), as_format("d"), (LevelArrays(),), np.array([1.0, 0, 2]))
-    >>> t.to_numpy().tolist(), t.vals.flags.writeable
-    ([1.0, 0.0, 2.0], False)
-    """
-    if not _CAN_TRUST or _verify_always():
-        return SparseTensor(shape, fmt, levels, vals, _checked=False)
-    for arrays in levels:
-        if arrays.pos is not None:
-            arrays.pos.setflags(write=False)
-        if arrays.crd is not None:
-            arrays.crd.setflags(write=False)
-    vals.setflags(write=False)  # one call, where .flags builds a flags object first
-    t = object.__new__(SparseTensor)
-    _SET_SHAPE(t, shape)
-    _SET_FORMAT(t, fmt)
-    _SET_LEVELS(t, levels)
-    _SET_VALS(t, vals)
-    _SET_CHECKED(t, False)
-    return t
 
 
 _EMPTY_LEVEL = LevelArrays()  # frozen, holds no arrays: every dense level can share it

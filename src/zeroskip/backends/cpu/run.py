@@ -176,7 +176,9 @@ def executor(plan: KernelPlan, fn, tensors: dict[str, SparseTensor], dims: dict[
     no timings (the profile keeps what the runs before it measured).
 
     Inspector/executor SpMV with cold weights spends 50-150 us of its 0.3-0.5 ms in ``execute``'s
-    Python (cold caches make every bytecode a cache miss); this path is a dozen lines of it.
+    Python (cold caches make every bytecode a cache miss); this path is a dozen lines of it. With
+    one free operand stored dense, the call also has ``array_call(array)``, which takes that
+    operand's array itself and skips making a tensor of it.
     """
     profile = _profiles.get(plan.source)
     timed = profile is not None and (profile.serial is not None or MIN_PARALLEL_SECONDS <= 0)  # split decided
@@ -191,17 +193,35 @@ def executor(plan: KernelPlan, fn, tensors: dict[str, SparseTensor], dims: dict[
     tail = _epilogue_args(epilogue, dtype) + _scalar_args(plan, dtype)
     cuts = np.asarray(bounds, np.int64)
 
-    def call(given: dict[str, SparseTensor]) -> SparseTensor:
-        head = [*sizes]
-        for part in parts:
-            head += kernel_args(given[part]) if type(part) is str else part
+    def launch(head: list) -> SparseTensor:
         outs = _dense_outputs(plan, storage, dtype)
         if len(cuts) > 2:
-            _drive(driver, cuts, [*head, *outs, *tail], threads)
+            _numba_threads(threads)
+            driver(cuts, *head, *outs, *tail)
         else:
             fn(bounds[0], bounds[-1], *head, *outs, *tail)
         return _dense_result(outs, plan, epilogue, out_fmt, out_shape)
 
+    def call(given: dict[str, SparseTensor]) -> SparseTensor:
+        head = [*sizes]
+        for part in parts:
+            head += kernel_args(given[part]) if type(part) is str else part
+        return launch(head)
+
+    free = [k for k, part in enumerate(parts) if type(part) is str]
+    fmt = tensors[parts[free[0]]].format if len(free) == 1 else None
+    if fmt is not None and fmt.is_dense and fmt.mode_order == tuple(range(fmt.ndim)):
+        before = [*sizes, *(a for part in parts[:free[0]] for a in part)]
+        after = [a for part in parts[free[0] + 1:] for a in part]
+
+        def array_call(array: np.ndarray) -> SparseTensor:
+            """The one free operand as its C-contiguous array in storage order (its tensor's ``vals``
+            reshaped to its storage shape): a read-only view of it is the kernel's argument."""
+            view = array.view()
+            view.setflags(write=False)  # the kernel was compiled for read-only operands, as tensors hold them
+            return launch([*before, view, *after])
+
+        call.array_call = array_call
     return call
 
 

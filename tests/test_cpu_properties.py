@@ -20,6 +20,7 @@ from test_lowering import compile_drawn, operand
 
 import zeroskip as zs
 from zeroskip.backends.cpu import codegen
+from zeroskip.backends.cpu import output as cpu_output
 from zeroskip.backends.cpu import run as cpu_run
 from zeroskip.lang import evaluate_dense, parse
 from zeroskip.testing import assert_tensor_equal
@@ -87,6 +88,8 @@ THREADED = {
                                                    "D": (np.full((3, N), 2.0), "dense")}, "ijk", "csr", True),
     "ttv": ("X(i,j) = B(i,j,k) * c(k)", {"B": (np.stack([A_SKEW[:60, :50]] * 3, axis=2), "csf"),
                                          "c": (np.array([1.0, -2, 3]), "dense")}, "ijk", "dcsr", True),
+    "ttm": ("X(i,j,k) = B(i,j,l) * C(k,l)", {"B": (np.stack([A_SKEW[:60, :50], -A_SKEW[5:65, :50]], axis=2), "csf"),
+                                             "C": (np.array([[1.0, 2], [0, 0], [3, -1]]), "dense")}, "ijlk", "csf", True),
 }
 
 
@@ -100,6 +103,22 @@ def test_threads_and_chunks_give_identical_results(kernel, chunks):
     for threads in (2, 4):
         assert_identical(program.run(backend="sparse", threads=threads), one)
         assert (len(chunks[-1]) > 2) == split, chunks[-1]  # several chunks exactly where the root loop may split
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("kernel", ["add", "spgemm", "ttv", "ttm"])
+def test_outputs_that_outgrow_their_buffers_resume_where_they_stopped(kernel, threads, chunks, monkeypatch):
+    """Buffers of three entries: every chunk fills them again and again, and resumes at the unfinished row."""
+    class Tiny(cpu_output.Buffers):
+        def __init__(self, capacity, *args):
+            super().__init__(3, *args)
+
+    monkeypatch.setattr(cpu_run, "Buffers", Tiny)
+    text, ops, order, out, _ = THREADED[kernel]
+    program = zs.compile(text, loop_order=order, out=out, **{n: zs.as_tensor(a, f) for n, (a, f) in ops.items()})
+    got = program.run(backend="sparse", threads=threads)
+    assert_tensor_equal(got, evaluate_dense(parse(text), {n: a for n, (a, _) in ops.items()}), check_format=False)
+    got.verify(canonical=True)
 
 
 def test_chunks_follow_the_nonzeros_not_the_rows(chunks):

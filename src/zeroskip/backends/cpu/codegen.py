@@ -87,6 +87,7 @@ class KernelPlan:
     count_parents: bool  # the kernel counts entries per parent of the output's one compressed (last) level
     bias_mode: int | None  # the output mode a vector bias runs along
     driver: bool = False  # the source has ``driver(bounds_, ...)``: the chunks on numba's threads (prange)
+    appended: bool = False  # an all-compressed output appended level by level (``oc``/``os`` per level, ``nl_``)
 
 
 def generate(nest: LoopNest, epilogue: Epilogue | None = None) -> KernelPlan:
@@ -115,6 +116,11 @@ class _Emitter:
         self.row_counts = (self.count_parents and len(levels) == 2 and isinstance(root, Forall)
                            and self.out.indices[self.out_fmt.mode_order[0]] == root.index)
         self.per_entry_counts = self.count_parents and len(levels) > 1 and not self.row_counts
+        # Every level compressed (DCSR, CSF) and the root loop over the top level's index: the kernel
+        # appends each level's nodes as it meets them (a coordinate, and where its children start),
+        # so the output needs no assembly pass (TACO's append assembly).
+        self.appended = (not self.dense_out and len(levels) > 1 and all(lv.has_pos and lv.unique for lv in levels)
+                         and isinstance(root, Forall) and self.out.indices[self.out_fmt.mode_order[0]] == root.index)
         self.index_of = {a.tensor: a.indices for a in rhs_accesses(nest.body)} | {self.out.tensor: self.out.indices}
         self.temps: dict[str, str] = {t.name: _temp_kind(t) for t in nest.temporaries}
         self.elided: set[str] = set()
@@ -142,8 +148,13 @@ class _Emitter:
             if self.mask:
                 args.append(f"m_{self.out.tensor}")
         else:
-            args += [f"oc{lv}_" for lv in self._coordinate_levels()] + ["ov_", "n_out_"]
-            args += ["cnt_"] if self.count_parents else []
+            if self.appended:  # every level's coordinates (per node above the last), then where children start
+                levels = range(len(self.out_fmt.levels))
+                args += [f"oc{lv}_" for lv in levels] + [f"os{lv}_" for lv in levels[1:]]
+            else:
+                args += [f"oc{lv}_" for lv in self._coordinate_levels()]
+            args += ["ov_", "n_out_"]
+            args += ["cnt_"] if self.count_parents else ["nl_"] if self.appended else []
         args += self._epilogue_args()
         self._workspaces()
         if not self.dense_out:
@@ -152,6 +163,8 @@ class _Emitter:
         root = self.nest.body
         self.stmt(root, {}, root=isinstance(root, Forall))
         self.lines[top:top] = self.maps
+        if self.appended:
+            self.emit("; ".join(f"nl_[{lv}] = n{lv}_" for lv in self._upper_levels()))
         self.emit("return 0, hi_, False" if self.dense_out else "return n_out_, hi_, False")
         args += [f"L{k}_" for k in range(len(self.literals))] + ["zero_", "vt_"]
         head = ["import numpy as np", "from numba import njit, prange",
@@ -172,7 +185,7 @@ class _Emitter:
         bias_mode = self.epilogue.bias_axis(self.out.indices)
         return KernelPlan("\n".join(head + self.lines + tail) + "\n", tuple(args), a.inputs, tuple(self.literals),
                           self.dense_out, len(self.out_fmt.levels), root_index, split, root_tensors,
-                          self.mask, self.count_parents, bias_mode, bool(tail))
+                          self.mask, self.count_parents, bias_mode, bool(tail), self.appended)
 
     def _split_index(self) -> str | None:
         root = self.nest.body
@@ -211,9 +224,14 @@ class _Emitter:
                 self.emit(f"n_{name}_ = 0")
 
     def _coordinate_levels(self) -> list[int]:
-        """Output levels whose coordinates the kernel records."""
+        """Output levels whose coordinates the kernel records per entry (an appending kernel: the last;
+        its upper levels' coordinates are recorded per node, by ``_append_nodes``)."""
         levels = range(len(self.out_fmt.levels))
-        return [levels[-1]] if self.count_parents else list(levels)
+        return [levels[-1]] if self.count_parents or self.appended else list(levels)
+
+    def _upper_levels(self) -> range:
+        """The output levels above the last, whose nodes an appending kernel counts in ``nl_``."""
+        return range(len(self.out_fmt.levels) - 1)
 
     def _open_buffers(self) -> None:
         # Buffers come from the caller and are never reassigned here: a reassigned array in a
@@ -221,6 +239,11 @@ class _Emitter:
         # kernel returns where the current root coordinate began and the caller grows and resumes.
         self.emit("cap_ = len(ov_)")
         self.emit("row_ = n_out_")
+        for lv in self._upper_levels() if self.appended else ():
+            # Nodes so far, at the current root coordinate's start, and the last node's coordinate.
+            self.emit(f"n{lv}_ = nl_[{lv}]")
+            self.emit(f"r{lv}_ = n{lv}_")
+            self.emit(f"k{lv}_ = -1")
 
     # ---- statements --------------------------------------------------------------------------
     def stmt(self, stmt: Stmt, scope: dict, root: bool = False) -> None:
@@ -341,7 +364,11 @@ class _Emitter:
         self.depth += 1
         self.emit("if n_out_ == cap_:")
         root = self.nest.body
+        if self.appended:  # the unfinished root coordinate's nodes are dropped with its entries
+            self.emit("    " + "; ".join(f"nl_[{lv}] = r{lv}_" for lv in self._upper_levels()))
         self.emit(f"    return row_, c_{root.index}, True" if isinstance(root, Forall) else "    return 0, lo_, True")
+        if self.appended:
+            self._append_nodes(a)
         for lv in self._coordinate_levels():
             self.emit(f"oc{lv}_[n_out_] = c_{a.lhs.indices[self.out_fmt.mode_order[lv]]}")
         if self.per_entry_counts:
@@ -353,6 +380,22 @@ class _Emitter:
         self.emit("ov_[n_out_] = v_")
         self.emit("n_out_ += 1")
         self.depth = start
+
+    def _append_nodes(self, a: Assign) -> None:
+        """Before an entry: a node on each upper level whose coordinate differs from that level's last node
+        (entries come sorted, so that is a new node), with where its children start; a new node makes
+        its child level's next coordinate new too."""
+        last = len(self.out_fmt.levels) - 1
+        for lv in self._upper_levels():
+            c = f"c_{a.lhs.indices[self.out_fmt.mode_order[lv]]}"
+            child = "n_out_" if lv + 1 == last else f"n{lv + 1}_"
+            self.emit(f"if {c} != k{lv}_:")
+            self.emit(f"    oc{lv}_[n{lv}_] = {c}")
+            self.emit(f"    os{lv + 1}_[n{lv}_] = {child}")
+            self.emit(f"    n{lv}_ += 1")
+            self.emit(f"    k{lv}_ = {c}")
+            if lv + 1 < last:
+                self.emit(f"    k{lv + 1}_ = -1")
 
     def _reached(self, e: Expr) -> str:
         """A condition: some product reached this entry (operands read here are present; workspaces say)."""
@@ -616,6 +659,8 @@ class _Emitter:
         """Where the output stood when this root coordinate began: the resume point if a buffer fills."""
         if root and not self.dense_out:
             self.emit("row_ = n_out_")
+            for lv in self._upper_levels() if self.appended else ():
+                self.emit(f"r{lv}_ = n{lv}_")
 
     def _close_row(self, root: bool, index: str) -> None:
         """At the end of a root coordinate's body: the entries it appended are its row's count."""

@@ -31,11 +31,12 @@ from zeroskip.formats.tensor import SparseTensor, trusted_tensor
 
 
 class Buffers:
-    """Room for one chunk's entries, ``capacity`` each: ``recorded`` coordinate arrays and the values."""
+    """Room for one chunk's entries, ``capacity`` each: ``recorded`` coordinate arrays, ``starts`` arrays of
+    positions (where an appended node's children start) and the values."""
 
-    def __init__(self, capacity: int, crd_dtype: np.dtype, dtype: np.dtype, recorded: int) -> None:
+    def __init__(self, capacity: int, crd_dtype: np.dtype, dtype: np.dtype, recorded: int, starts: int = 0) -> None:
         self.capacity = capacity
-        self.dtypes = [crd_dtype] * recorded + [dtype]
+        self.dtypes = [crd_dtype] * recorded + [np.dtype(np.int64)] * starts + [dtype]
 
     def slot(self) -> list[np.ndarray]:
         """One chunk's arrays (allocated by the thread that fills them, so it also takes their page faults)."""
@@ -51,8 +52,9 @@ class Buffers:
             out.append(bigger)
         return out
 
-    def joined(self, results: list, parallel) -> list[np.ndarray]:
-        """Each recorded array and the values, the chunks' ``(count, arrays)`` end to end.
+    @staticmethod
+    def joined(results: list, parallel) -> list[np.ndarray]:
+        """Each of the chunks' arrays (the recorded ones and the values) end to end, from their ``(count, arrays)``.
 
         ``parallel(copy, bounds)`` runs ``copy(k, k + 1)`` for each chunk k (the run's thread map).
         The arrays held in ``results`` must not be used afterwards: one chunk's are shrunk in place.
@@ -61,7 +63,7 @@ class Buffers:
             n, arrays = results[0]
             return [_shrunk(a, n) for a in arrays]
         ends = np.cumsum([0] + [n for n, _ in results]).tolist()
-        out = [np.empty(ends[-1], d) for d in self.dtypes]
+        out = [np.empty(ends[-1], a.dtype) for a in results[0][1]]
 
         def copy(k: int, _: int) -> None:
             n, arrays = results[k]
@@ -131,6 +133,50 @@ def assemble_counted(buffers: Buffers, results: list, parallel, counts: np.ndarr
         np.add.accumulate(counts, dtype=index, out=pos[1:])  # sums fit: the total is len(vals)
     levels = (*no_arrays(len(storage) - 1), LevelArrays(pos=pos, crd=crd.astype(index, copy=False)))
     return trusted_tensor(shape, fmt, levels, vals)
+
+
+def assemble_appended(results: list, parallel, shape: tuple[int, ...], fmt: Format,
+                      storage: tuple[int, ...]) -> SparseTensor:
+    """An all-compressed output (DCSR, CSF) its kernel appended level by level, from the chunks' ``(count,
+    arrays)``: arrays are each level's coordinates, then for each level below the top where its nodes'
+    children start, then the values, then the chunk's node count on each level above the last.
+
+    A level's crd is its chunks' coordinates end to end; its pos is its chunks' starts, each shifted by
+    the children the chunks before it appended, closed by the level's total. Chunks split the top
+    level, so no node spans two of them. The last level and the values, the large arrays, are
+    joined by ``parallel`` as ``Buffers.joined`` does.
+
+    >>> import numpy as np
+    >>> from zeroskip.formats.format import as_format
+    >>> chunk = lambda crd0, crd1, starts, vals: (len(vals), [np.array(crd0), np.array(crd1), np.array(starts),
+    ...                                                       np.array(vals), np.array([len(crd0)])])
+    >>> serial = lambda copy, bounds: [copy(k, k + 1) for k in range(len(bounds) - 1)]
+    >>> t = assemble_appended([chunk([0], [1, 2], [0], [1.0, 2.0]), chunk([3], [0], [0], [3.0])], serial, (4, 3),
+    ...                       as_format("ss"), (4, 3))
+    >>> [lv.pos.tolist() for lv in t.levels], [lv.crd.tolist() for lv in t.levels], t.vals.tolist()
+    ([[0, 2], [0, 2, 3]], [[0, 3], [1, 2, 0]], [1.0, 2.0, 3.0])
+    """
+    nlev = len(storage)
+    nodes = [[*(int(n) for n in arrays[-1]), count] for count, arrays in results]  # per chunk, per level
+    totals = [sum(per[lv] for per in nodes) for lv in range(nlev)]
+    index = choose_index_dtype(storage, totals)
+    leaf, vals = Buffers.joined([(count, [arrays[nlev - 1], arrays[2 * nlev - 1]]) for count, arrays in results],
+                                parallel)
+    levels = []
+    for lv in range(nlev):
+        if lv == nlev - 1:
+            crd = leaf
+        else:
+            crd = np.concatenate([arrays[lv][:per[lv]] for (_, arrays), per in zip(results, nodes)])
+        pos = np.empty((totals[lv - 1] if lv else 1) + 1, index)
+        pos[0] = 0
+        at = shift = 0
+        for (_, arrays), per in zip(results, nodes) if lv else ():
+            np.add(arrays[nlev + lv - 1][:per[lv - 1]], shift, out=pos[at:at + per[lv - 1]], casting="unsafe")
+            at, shift = at + per[lv - 1], shift + per[lv]
+        pos[-1] = totals[lv]
+        levels.append(LevelArrays(pos=pos, crd=crd.astype(index, copy=False)))
+    return trusted_tensor(shape, fmt, tuple(levels), vals)
 
 
 _EMPTY_LEVEL = LevelArrays()  # frozen, holds no arrays: every dense level can share it

@@ -24,7 +24,7 @@ import numba
 import numpy as np
 
 from zeroskip.backends.cpu.codegen import KernelPlan
-from zeroskip.backends.cpu.output import Buffers, assemble, assemble_counted, no_arrays, trusted_tensor
+from zeroskip.backends.cpu.output import Buffers, assemble, assemble_appended, assemble_counted, no_arrays, trusted_tensor
 from zeroskip.compiler.epilogue import Epilogue
 from zeroskip.config import check_dense_alloc
 from zeroskip.formats.build import choose_index_dtype
@@ -125,7 +125,8 @@ def execute(plan: KernelPlan, fn, tensors: dict[str, SparseTensor], dims: dict[s
         work = sum(len(t.vals) for t in tensors.values())
         chunks = max(len(bounds) - 1, 1)  # sized by the last run's output: few resumes after the first
         buffers = Buffers(max(256, int(2 * profile.output_ratio * work / chunks)), crd_dtype, dtype,
-                          1 if plan.count_parents else plan.output_levels)
+                          1 if plan.count_parents else plan.output_levels,
+                          plan.output_levels - 1 if plan.appended else 0)
     args = _epilogue_args(epilogue, dtype) + _scalar_args(plan, dtype)
 
     counts = np.zeros(parents, np.int64) if plan.count_parents else None  # one per parent; none for 0 rows
@@ -134,12 +135,13 @@ def execute(plan: KernelPlan, fn, tensors: dict[str, SparseTensor], dims: dict[s
         if plan.dense_output:
             return fn(lo, hi, *head, *args)
         room = buffers.slot()
-        extra = [counts] if counts is not None else []
+        nodes = np.zeros(plan.output_levels - 1, np.int64) if plan.appended else None  # per upper level
+        extra = [counts] if counts is not None else [nodes] if nodes is not None else []
         count = 0
         while True:
             count, lo, full = fn(lo, hi, *head, *room, count, *extra, *args)
             if not full:
-                return count, room
+                return (count, room) if nodes is None else (count, [*room, nodes])
             # Keep what is done, double the room, resume at the coordinate that did not fit.
             room = buffers.grown(room, count)
             if counts is not None and plan.root_index is None:
@@ -157,7 +159,9 @@ def execute(plan: KernelPlan, fn, tensors: dict[str, SparseTensor], dims: dict[s
         out = _dense_result(outs, plan, epilogue, out_fmt, out_shape)
     else:
         profile.output_ratio = sum(count for count, _ in results) / max(work, 1)
-        if counts is not None:
+        if plan.appended:
+            out = assemble_appended(results, lambda copy, b: _parallel(copy, b, threads), out_shape, out_fmt, storage)
+        elif counts is not None:
             out = assemble_counted(buffers, results, lambda copy, b: _parallel(copy, b, threads), counts, out_shape,
                                    out_fmt, storage)
         else:

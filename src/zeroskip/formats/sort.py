@@ -13,14 +13,15 @@ Example:
 
 from __future__ import annotations
 
-import numba
 import numpy as np
+
+from zeroskip.jit import cached_njit
 
 RADIX_MIN_NNZ = 1 << 15  # below this numpy's argsort is as fast and needs no compiled code
 RADIX_MAX_DIM = 1 << 26  # bucket arrays beyond this cost more memory than they save time
 
 
-@numba.njit(cache=True, nogil=True)
+@cached_njit(nogil=True)
 def _counting_pass(column: np.ndarray, size: int, order_in: np.ndarray, order_out: np.ndarray) -> None:
     counts = np.zeros(size + 1, dtype=np.int64)
     for i in range(order_in.shape[0]):

@@ -8,7 +8,7 @@ Example:
 
 from __future__ import annotations
 
-import numba
+from zeroskip.jit import cached_njit
 
 DONE, EMPTY, STOP0, VALUE = -1, -2, -3, 0
 GONE = -1000  # a read past a stream's end: the block would wait forever
@@ -21,7 +21,7 @@ EVENT_NAMES = ("mem_read", "mem_write", "alu_add", "alu_mul", "alu_sub", "compar
 SCAN, REPSIGGEN, REPEAT, INTERSECT, UNION, CRDDROP, CRDHOLD, ARRAY_VALS, ALU, REDUCE, SPACC, WRITE = range(12)
 ALU_ADD, ALU_SUB, ALU_MUL = 0, 1, 2
 
-_jit = numba.njit(cache=True, nogil=True)
+_jit = cached_njit(nogil=True)
 
 
 @_jit

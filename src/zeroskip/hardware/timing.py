@@ -31,9 +31,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import numba
 import numpy as np
 
+from zeroskip.jit import cached_njit
 from zeroskip.dataflow.graph import Edge, Op
 from zeroskip.errors import DeadlockError, HardwareError
 from zeroskip.hardware.functional import FunctionalRun
@@ -215,7 +215,7 @@ def time_run(run: FunctionalRun, model: TimingModel) -> Timing:
     return Timing(int(cycles), tuple(starts), busy, stall_in, np.zeros(len(blocks), np.int64))
 
 
-@numba.njit(cache=True, nogil=True)
+@cached_njit(nogil=True)
 def _time_block(peek, pop, push, mem, ii, ports, pushed_at, in_off, in_lat, out_off, start):
     """One block's steps when no FIFO is finite: each starts when its II allows and its peeked tokens arrived.
 
@@ -289,7 +289,7 @@ def _deadlock_message(net: Network, done: np.ndarray, blocked: np.ndarray) -> st
     return "deadlock: no block can take its next step\n" + "\n".join(lines)
 
 
-@numba.njit(cache=True, nogil=True)
+@cached_njit(nogil=True)
 def _duration(ii, ports, accesses):
     """Cycles a step occupies its block: the initiation interval, or its SRAM accesses over the ports."""
     if ports > 0:
@@ -299,7 +299,7 @@ def _duration(ii, ports, accesses):
     return ii
 
 
-@numba.njit(cache=True, nogil=True)
+@cached_njit(nogil=True)
 def _longest_path(soff, nsteps, peek, pop, push, mem, ii, ports, in_base, out_base, src, lat, depth,
                   cons_ptr, cons_idx, tok_in, tok_out, start, busy, stall_in, stall_out, done, blocked):
     nb = nsteps.shape[0]

@@ -5,10 +5,8 @@ the loop order and the fused epilogue); numba caches the machine code beside it 
 argument signature, so value dtypes and index widths (int32/int64) key the compiled code too.
 A new process imports the file and numba loads the machine code instead of compiling it.
 
-Loading skips numba's registry refresh (``_LoadOnlyCache``): numba refreshes every typing and
-lowering registry before any cache load (about 100 ms on first use in a process, scipy.linalg's
-import included), though rebuilding machine code needs only the runtime (NRT) it links against.
-A kernel that must compile still goes through numba's compiler, which refreshes for itself.
+Loading skips numba's registry refresh (``zeroskip.jit.load_only``), about 100 ms on first use in
+a process; a kernel that must compile still goes through numba's compiler, which refreshes for itself.
 
 Example:
     >>> fn = load_kernel("from numba import njit\\n@njit(cache=True)\\ndef kernel(a):\\n    return a + 1\\n")
@@ -26,10 +24,8 @@ import tempfile
 from pathlib import Path
 
 import numba
-from numba.core import caching, dispatcher
-from numba.core.runtime import rtsys
-
 from zeroskip.config import cache_dir
+from zeroskip.jit import load_only
 
 _loaded: dict[str, object] = {}
 SCHEMA = "1"  # bump when the generated code's conventions change
@@ -69,32 +65,6 @@ def _load_module(source: str):
         load_only(value)
     _loaded[key] = module
     return module
-
-
-class _LoadOnlyCache(caching.FunctionCache):
-    """numba's function cache, less the refresh of all registries before a load (see the module's doc)."""
-
-    def load_overload(self, sig, target_context):
-        rtsys.initialize(target_context)  # the loaded code calls NRT's allocator; idempotent
-        with self._guard_against_spurious_io_errors():
-            return self._load_overload(sig, target_context)
-
-
-# numba's private cache hooks, checked so that another numba version falls back to its own cache.
-_CAN_LOAD_ONLY = all(hasattr(caching.Cache, a) for a in ("_load_overload", "_guard_against_spurious_io_errors"))
-
-
-def load_only(fn):
-    """``fn`` (a numba dispatcher with ``cache=True``; anything else is left alone) made to load its cached
-    machine code without numba's registry refresh; returns ``fn``, so it serves as a decorator.
-
-    >>> from zeroskip.backends.cpu.support import lower_bound  # decorated with it
-    >>> load_only(lower_bound) is lower_bound, type(lower_bound._cache).__name__
-    (True, '_LoadOnlyCache')
-    """
-    if _CAN_LOAD_ONLY and isinstance(fn, dispatcher.Dispatcher) and type(fn._cache) is caching.FunctionCache:
-        fn._cache = _LoadOnlyCache(fn.py_func)
-    return fn
 
 
 def _writable_dir() -> Path:

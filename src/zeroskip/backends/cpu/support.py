@@ -1,6 +1,6 @@
 """Helpers the generated kernels call (binary search, ordering a sparse workspace) and output assembly.
 
-Compiled once with ``cache=True`` and loaded as the kernels are (``cache.load_only``); the generated
+Compiled once with ``cache=True`` and loaded as the kernels are (``zeroskip.jit.cached_njit``); the generated
 modules import them by name.
 
 Example:
@@ -11,6 +11,7 @@ Example:
     [3, 5, 9, 1]
     >>> bool(sorts_faster(3, 10**6)), bool(sorts_faster(500, 5000))
     (True, False)
+    >>> from numba import njit
     >>> njit(lambda w: trailing_zeros(w))(np.uint64(40))
     3
 """
@@ -21,16 +22,14 @@ import math
 
 import numpy as np
 from llvmlite import ir
-from numba import njit
 from numba.extending import intrinsic
 
-from zeroskip.backends.cpu.cache import load_only
+from zeroskip.jit import cached_njit
 
-OPTIONS = dict(cache=True, nogil=True, boundscheck=False, error_model="numpy")
+OPTIONS = dict(nogil=True, boundscheck=False, error_model="numpy")
 
 
-@load_only
-@njit(**OPTIONS)
+@cached_njit(**OPTIONS)
 def lower_bound(crd, start, end, value):
     """First position in ``crd[start:end]`` (sorted) whose coordinate is at least ``value``."""
     start, end = np.int64(start), np.int64(end)  # uint32 positions would mix into float arithmetic
@@ -56,8 +55,7 @@ def trailing_zeros(typingctx, x):
 SMALL_SORT = 32  # entries up to which an insertion sort beats numba's quicksort (its set-up costs ~200 ns)
 
 
-@load_only
-@njit(**OPTIONS)
+@cached_njit(**OPTIONS)
 def sort_prefix(a, n):
     """Sort ``a[:n]`` in place: by insertion when short (the rows of a sparse product), else quicksort."""
     if n > SMALL_SORT:
@@ -72,8 +70,7 @@ def sort_prefix(a, n):
         a[j + 1] = key
 
 
-@load_only
-@njit(**OPTIONS)
+@cached_njit(**OPTIONS)
 def sorts_faster(n, size):
     """Whether sorting ``n`` touched coordinates beats scanning a bitset of ``size`` coordinates for them.
 
@@ -86,8 +83,7 @@ def sorts_faster(n, size):
     return 5.0 * n * math.log2(n) < words
 
 
-@load_only
-@njit(**OPTIONS)
+@cached_njit(**OPTIONS)
 def count_positions(coords, compressed):
     """Positions of each storage level for sorted unique ``coords`` (n x levels); dense levels count 0."""
     n, nlev = coords.shape
@@ -101,8 +97,7 @@ def count_positions(coords, compressed):
     return counts
 
 
-@load_only
-@njit(**OPTIONS)
+@cached_njit(**OPTIONS)
 def fill_levels(coords, vals, sizes, compressed, pos_flat, pos_start, crd_flat, crd_start, out_vals):
     """Build each compressed level's pos/crd and the values array from sorted unique ``coords``.
 

@@ -277,6 +277,22 @@ def test_a_repeated_call_repeats_no_per_program_or_per_shape_work(monkeypatch):
     assert calls(B=B, C=C, backend="sparse") == {}
 
 
+def test_numpy_operands_of_run_are_made_in_the_kernels_formats_directly(monkeypatch):
+    """A numpy vector for a dense operand becomes a dense tensor, not a sparse one converted again."""
+    converted = []
+    original = tensor_module.SparseTensor.asformat
+    monkeypatch.setattr(tensor_module.SparseTensor, "asformat",
+                        lambda self, *a, **k: converted.append(self.format.name) or original(self, *a, **k))
+    rng = np.random.default_rng(4)
+    A = operand((30, 20), 0.3, rng)
+    program = zs.compile("y(i) = A(i,j) * x(j)", A="csr", x="dense")
+    for x in (rng.standard_normal(20), np.zeros(20), np.arange(20) % 3 * 1.0):
+        for backend in ("sparse", "dense", "auto"):
+            out = program.run(A=A, x=x, threads=1, backend=backend)
+            np.testing.assert_allclose(out.to_numpy(), A @ x, rtol=1e-12, atol=1e-12)
+    assert "sparse" not in converted and "dense" not in converted  # the matrix may be, by the dense path
+
+
 # ---- trusted outputs ---------------------------------------------------------------------------------
 def test_the_fast_construction_of_outputs_is_in_use():
     assert tensor_module._CAN_TRUST  # False when SparseTensor's fields change: outputs then go through the constructor

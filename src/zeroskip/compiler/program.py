@@ -113,7 +113,7 @@ class Program:
         >>> p.run(A=np.array([[1.0, 2], [0, 0.5]]), x=np.array([1.0, 1.0])).to_numpy().tolist()
         [2.0, 0.0]
         """
-        given = self._given(args, operands)
+        given = self._given(args, operands, in_schedule_formats=True)
         dtype = self._dtype(given)
         for alias, orig in self.aliases:
             given[alias] = given[orig]
@@ -164,7 +164,9 @@ class Program:
                 tensors[alias] = tensors[orig]
         return tensors
 
-    def _given(self, args, operands) -> dict[str, SparseTensor]:
+    def _given(self, args, operands, in_schedule_formats: bool = False) -> dict[str, SparseTensor]:
+        """The operands by input name as SparseTensors, checked; numpy arrays made in the schedule's formats
+        when ``in_schedule_formats`` (``run``: no conversion to a default format and then to the kernel's)."""
         inputs = self.assignment.inputs
         # Only read below: with nothing positional or bound, the keywords themselves serve.
         given = operands if not args and not self.operands else {**dict(self.operands), **_named(inputs, args), **operands}
@@ -175,7 +177,8 @@ class Program:
             extra = sorted(set(given) - set(inputs))
             raise ScheduleError(f"{', '.join(extra)} are not inputs of {self.assignment}")
         orders = _run_facts(self.assignment).orders
-        return {name: _operand(self.assignment, orders, name, given[name]) for name in inputs}
+        formats = self.schedule.format_of if in_schedule_formats else {}
+        return {name: _operand(self.assignment, orders, name, given[name], formats.get(name)) for name in inputs}
 
     def _dtype(self, tensors: dict[str, SparseTensor]) -> np.dtype:
         """The output dtype: numpy's promotion of the operands' dtypes through the expression."""

@@ -32,6 +32,7 @@ import numpy as np
 from zeroskip.compiler.backend import get_backend, get_simulator
 from zeroskip.compiler.epilogue import Epilogue
 from zeroskip.compiler.loopnest import LoopNest, build_loopnest, verify_loopnest
+from zeroskip.compiler.memo import memo_key, recall, remember
 from zeroskip.compiler.lower import LoweringError, constants, lower_to_graph
 from zeroskip.compiler.schedule import OperandInfo, Schedule, ScheduleError, make_schedule
 from zeroskip.dataflow.dot import write_dot
@@ -223,7 +224,14 @@ def compile(expr, *args, loop_order=None, out=None, epilogue: Epilogue | None = 
     infos = {n: OperandInfo.of(tensors.get(n, v), written.tensors.get(n)) for n, v in given.items()}
     assign, aliases = _one_name_per_use(written)  # a SAM joiner names each operand once
     infos.update({alias: infos[orig] for alias, orig in aliases if orig in infos})
-    schedule = make_schedule(assign, infos, loop_order=loop_order, output_format=out, sam=True)
+    key = memo_key(assign, infos, out) if loop_order is None else None
+    known = recall(key) if key is not None else None
+    if known is not None:  # the search ran before for this expression and these formats: its choice
+        order, ranking, chosen_by = known
+        schedule = replace(make_schedule(assign, infos, loop_order=order, output_format=out, sam=True),
+                           ranking=ranking, chosen_by=chosen_by)
+    else:
+        schedule = make_schedule(assign, infos, loop_order=loop_order, output_format=out, sam=True)
     nest, graph = _lower(schedule)
     if graph is None and loop_order is None:
         # The cheapest order may need a construct SAM lacks: take the cheapest one that lowers.
@@ -235,6 +243,8 @@ def compile(expr, *args, loop_order=None, out=None, epilogue: Epilogue | None = 
                 break
     if graph is None:
         nest, graph = _lower(schedule, raise_errors=True)
+    if key is not None and known is None:
+        remember(key, schedule)
     epilogue = epilogue or Epilogue()
     # Checked against the sizes the operands given here tell (run checks it again on its own operands).
     known = {i: tensors[acc.tensor].shape[m] for acc in accesses(written.rhs) if acc.tensor in tensors

@@ -169,6 +169,7 @@ class _Emitter(OutputWriter):
         self.emit("return 0, hi_, False" if self.dense_out else "return n_out_, hi_, False")
         args += [f"L{k}_" for k in range(len(self.literals))] + ["zero_", "vt_"]
         head = ["import numpy as np", "from numba import njit, prange",
+                "from zeroskip.backends.cpu.alloc import clear, empty, zeros",
                 "from zeroskip.backends.cpu.support import lower_bound, sort_prefix, sorts_faster, trailing_zeros",
                 "", "",
                 f"# {a}",
@@ -203,14 +204,14 @@ class _Emitter(OutputWriter):
             kind, name = self.temps[temp.name], temp.name
             shape = ", ".join(f"n_{i}" for i in (temp.indices[m] for m in temp.format.mode_order))
             if kind == "dense":
-                self.emit(f"v_{name} = np.zeros(({shape},), vt_.dtype)")
+                self.emit(f"v_{name} = zeros(({shape},), vt_.dtype)")
                 if self.track:
-                    self.emit(f"t_{name} = np.zeros(({shape},), np.bool_)")
+                    self.emit(f"t_{name} = zeros(({shape},), np.bool_)")
             elif kind == "spa":
                 # Flags as a bitset: a dense row is read back by its set bits, not by a branch per coordinate.
-                self.emit(f"v_{name} = np.zeros({shape}, vt_.dtype)")
-                self.emit(f"f_{name} = np.zeros(({shape} + 63) >> 6, np.uint64)")
-                self.emit(f"l_{name} = np.empty({shape}, np.int64)")
+                self.emit(f"v_{name} = zeros({shape}, vt_.dtype)")
+                self.emit(f"f_{name} = zeros(({shape} + 63) >> 6, np.uint64)")
+                self.emit(f"l_{name} = empty({shape}, np.int64)")
                 self.emit(f"n_{name}_ = 0")
 
     # ---- statements --------------------------------------------------------------------------
@@ -240,9 +241,9 @@ class _Emitter(OutputWriter):
             return
         self.stmt(w.consumer, scope)
         if kind == "dense":
-            self.emit(f"v_{temp.name}.fill(0)")
+            self.emit(f"clear(v_{temp.name})")
             if self.track:
-                self.emit(f"t_{temp.name}.fill(False)")
+                self.emit(f"clear(t_{temp.name})")
 
     def _consume_spa(self, w: Where, scope: dict) -> None:
         """Read a sparse accumulator in coordinate order: sort the few touched, or scan the flags of many."""
@@ -261,8 +262,8 @@ class _Emitter(OutputWriter):
         self.stmt(w.consumer, scope)
         self.scanned.discard(name)
         if name not in self.cleared:
-            self.emit(f"v_{name}.fill(0)")
-            self.emit(f"f_{name}.fill(0)")
+            self.emit(f"clear(v_{name})")
+            self.emit(f"clear(f_{name})")
         self.cleared.discard(name)
         self.depth -= 1
         self.emit(f"n_{name}_ = 0")
@@ -414,10 +415,9 @@ class _Emitter(OutputWriter):
             if m in self.mapped:
                 continue
             self.mapped.add(m)
-            # Position + 1, 0 where absent: any index dtype holds it (unsigned ones too), and
-            # np.zeros of a large map costs no more than the pages it touches.
+            # Position + 1, 0 where absent: any index dtype holds it (unsigned ones too).
             self.maps += [f"    u{m} = n_{index} <= {MAP_LIMIT}",
-                          f"    {m} = np.zeros(n_{index} if u{m} else 0, pos{lv}_{t}.dtype)",
+                          f"    {m} = zeros(n_{index} if u{m} else 0, pos{lv}_{t}.dtype)",
                           f"    for q_ in range(pos{lv}_{t}[0], pos{lv}_{t}[1]):",
                           f"        {m}[crd{lv}_{t}[q_]] = q_ + 1"]
         drivers = [it for it in iterators if it not in mapped]

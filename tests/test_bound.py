@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from test_lowering import KERNELS, operand
 
 import zeroskip as zs
+import zeroskip.formats.tensor as tensor_module
 from zeroskip.backends.cpu import run as cpu_run
 from zeroskip.backends.cpu.backend import LEAN_AFTER_RUNS
 from zeroskip.errors import ConfigError, ShapeError, ZeroskipError
@@ -170,9 +171,11 @@ def warmed_layer(rng, threads=1):
     return layer, W
 
 
+@pytest.mark.parametrize("verify", [True, False])  # False: the trusted construction users get
 @pytest.mark.parametrize("threads", [1, 2])
-def test_the_array_path_answers_and_leaves_the_array_alone(monkeypatch, threads):
+def test_the_array_path_answers_and_leaves_the_array_alone(monkeypatch, threads, verify):
     monkeypatch.setattr(cpu_run, "MIN_PARALLEL_SECONDS", 0)
+    monkeypatch.setattr(tensor_module, "VERIFY", verify)
     rng = np.random.default_rng(11)
     layer, W = warmed_layer(rng, threads)
     assert layer._arrays, "a numpy vector like the last ones takes the array path"

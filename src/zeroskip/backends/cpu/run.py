@@ -40,6 +40,7 @@ MIN_PARALLEL_SECONDS = 300e-6
 # run's extra time also holds cold caches, which made the learnt figure flip between runs.
 DRIVER_HANDOFF_SECONDS = 50e-6
 CHUNKS_PER_THREAD = 2  # spare chunks let a fast thread take over a slow one's share
+REPROBE_RUNS = 64  # splits declined for their overhead before one more split run measures it again
 
 
 
@@ -56,6 +57,7 @@ class _Profile:
     serial_runs: int = 0
     split_runs: int = 0
     output_ratio: float = 1.0  # output entries per input entry, last run: sizes the next run's buffers
+    declined: int = 0  # splits declined since the last split run, for its overhead alone
 
     def split(self, entries: int, threads: int, driven: bool = False) -> bool:
         """Whether a split run (through a prange driver when ``driven``) should beat one chunk."""
@@ -68,7 +70,15 @@ class _Profile:
             return work * (1 - 1 / threads) > DRIVER_HANDOFF_SECONDS
         if self.overhead is None:
             return work > MIN_PARALLEL_SECONDS  # worth split runs, to measure their overhead
-        return work * (1 - 1 / threads) > self.overhead
+        if work * (1 - 1 / threads) > self.overhead or work <= MIN_PARALLEL_SECONDS:
+            return work * (1 - 1 / threads) > self.overhead
+        # Measured again now and then: one split run slowed by something else (a VM waking a core takes
+        # milliseconds after idling) must not rule splitting out for the rest of the process.
+        self.declined += 1
+        if self.declined < REPROBE_RUNS:
+            return False
+        self.declined = 0
+        return True
 
     def record(self, entries: int, chunks: int, threads: int, seconds: float) -> None:
         if not entries:
@@ -81,7 +91,9 @@ class _Profile:
             self.split_runs += 1
             if self.split_runs > 1:
                 extra = max(seconds - self.serial * entries / min(threads, chunks), 0.0)
-                self.overhead = _smoothed(self.overhead, extra)
+                # Down at once, up by halves: a fast split run shows what splitting costs when nothing
+                # else intervenes, while a slow one may be a passing disturbance.
+                self.overhead = extra if self.overhead is None or extra < self.overhead else _smoothed(self.overhead, extra)
 
 
 def _smoothed(old: float | None, new: float) -> float:

@@ -40,7 +40,7 @@ from zeroskip.dataflow.graph import Graph, Op
 from zeroskip.dataflow.interpret import interpret as run_graph
 from zeroskip.dataflow.ports import verify_graph
 from zeroskip.errors import ShapeError
-from zeroskip.formats.convert import as_tensor, from_coo, from_numpy
+from zeroskip.formats.convert import as_tensor, dense_view, from_coo, from_numpy
 from zeroskip.formats.format import Format, as_format
 from zeroskip.formats.tensor import SparseTensor
 from zeroskip.lang.ast import Access, Add, Assignment, Mul, Neg, Sub, accesses
@@ -167,7 +167,8 @@ class Program:
 
     def _given(self, args, operands, in_schedule_formats: bool = False) -> dict[str, SparseTensor]:
         """The operands by input name as SparseTensors, checked; numpy arrays made in the schedule's formats
-        when ``in_schedule_formats`` (``run``: no conversion to a default format and then to the kernel's)."""
+        when ``in_schedule_formats`` (``run``: no conversion to a default format and then to the kernel's),
+        views of them where that format is their own dense layout (the tensors live for the one call)."""
         inputs = self.assignment.inputs
         # Only read below: with nothing positional or bound, the keywords themselves serve.
         given = operands if not args and not self.operands else {**dict(self.operands), **_named(inputs, args), **operands}
@@ -179,7 +180,8 @@ class Program:
             raise ScheduleError(f"{', '.join(extra)} are not inputs of {self.assignment}")
         orders = _run_facts(self.assignment).orders
         formats = self.schedule.format_of if in_schedule_formats else {}
-        return {name: _operand(self.assignment, orders, name, given[name], formats.get(name)) for name in inputs}
+        return {name: _operand(self.assignment, orders, name, given[name], formats.get(name), in_schedule_formats)
+                for name in inputs}
 
     def _dtype(self, tensors: dict[str, SparseTensor]) -> np.dtype:
         """The output dtype: numpy's promotion of the operands' dtypes through the expression."""
@@ -310,13 +312,17 @@ def _named(inputs: tuple[str, ...], args: tuple) -> dict:
     return dict(zip(inputs, args))
 
 
-def _operand(assign: Assignment, orders: dict[str, int], name: str, value, fmt: Format | None = None) -> SparseTensor:
+def _operand(assign: Assignment, orders: dict[str, int], name: str, value, fmt: Format | None = None,
+             view: bool = False) -> SparseTensor:
     """``value`` as the SparseTensor ``assign`` reads as ``name`` (a numpy array of the right order made in
-    ``fmt`` when given), refused with a ShapeError when its order is not the expression's."""
+    ``fmt`` when given; with ``view``, for one call only, a view of it where ``fmt`` is its own dense
+    layout), refused with a ShapeError when its order is not the expression's."""
     if isinstance(value, SparseTensor):
         t = value
     elif fmt is not None and isinstance(value, np.ndarray) and value.ndim == orders[name]:
-        t = as_tensor(value, format=fmt)
+        plain = view and fmt.is_dense and fmt.mode_order == tuple(range(value.ndim))
+        t = dense_view(value, fmt) if plain else None
+        t = as_tensor(value, format=fmt) if t is None else t
     else:
         t = as_tensor(value)
     if t.ndim != orders[name]:

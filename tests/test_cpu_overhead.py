@@ -287,9 +287,11 @@ def test_numpy_operands_of_run_are_made_in_the_kernels_formats_directly(monkeypa
     A = operand((30, 20), 0.3, rng)
     program = zs.compile("y(i) = A(i,j) * x(j)", A="csr", x="dense")
     for x in (rng.standard_normal(20), np.zeros(20), np.arange(20) % 3 * 1.0):
+        keep = x.copy()
         for backend in ("sparse", "dense", "auto"):
             out = program.run(A=A, x=x, threads=1, backend=backend)
-            np.testing.assert_allclose(out.to_numpy(), A @ x, rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(out.to_numpy(), A @ keep, rtol=1e-12, atol=1e-12)
+            assert x.flags.writeable and np.array_equal(x, keep) and not np.shares_memory(out.vals, x)
     assert "sparse" not in converted and "dense" not in converted  # the matrix may be, by the dense path
 
 

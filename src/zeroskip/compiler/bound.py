@@ -43,8 +43,7 @@ class Bound:
         self._orders = _run_facts(program.assignment).orders
         self._formats = program.schedule.format_of
         # Free operands whose format is plain dense (the array's own layout): a numpy array is taken as a view.
-        self._views = {n: self._formats[n] for n in self.free
-                       if self._formats[n].is_dense and self._formats[n].mode_order == tuple(range(self._orders[n]))}
+        self._views = {n: self._formats[n] for n in self.free if self._formats[n].is_plain_dense}
         self._fixed: dict[str, SparseTensor] = {}
         self._arrays: dict[tuple, tuple] = {}  # the one free operand's array shape -> (dtype, strides, the backend's array call)
         for name, value in fixed.items():

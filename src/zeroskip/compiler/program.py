@@ -24,7 +24,6 @@ Example:
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -320,8 +319,7 @@ def _operand(assign: Assignment, orders: dict[str, int], name: str, value, fmt: 
     if isinstance(value, SparseTensor):
         t = value
     elif fmt is not None and isinstance(value, np.ndarray) and value.ndim == orders[name]:
-        plain = view and fmt.is_dense and fmt.mode_order == tuple(range(value.ndim))
-        t = dense_view(value, fmt) if plain else None
+        t = dense_view(value, fmt) if view and fmt.is_plain_dense else None
         t = as_tensor(value, format=fmt) if t is None else t
     else:
         t = as_tensor(value)
@@ -368,7 +366,6 @@ def _run_facts(assign: Assignment) -> _RunFacts:
     return hit
 
 
-@functools.lru_cache(maxsize=1024)
 def _result_dtype(assign: Assignment, operands: tuple) -> np.dtype:
     ones = {n: np.ones((1,) * ndim, dtype) for n, ndim, dtype in operands if n in assign.inputs}
     return evaluate_dense(assign, ones).dtype

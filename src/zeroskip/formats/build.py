@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +34,15 @@ class LevelArrays:
 
     pos: np.ndarray | None = None
     crd: np.ndarray | None = None
+
+
+_EMPTY_LEVEL = LevelArrays()  # frozen, holds no arrays: every dense level can share it
+
+
+@functools.lru_cache(maxsize=64)
+def no_arrays(ndim: int) -> tuple[LevelArrays, ...]:
+    """The level arrays of ``ndim`` dense levels (none), one shared tuple per ``ndim``."""
+    return (_EMPTY_LEVEL,) * ndim
 
 
 def level_sizes(coords: np.ndarray, storage_shape: tuple[int, ...], levels: tuple[Level, ...]) -> list[int]:

@@ -19,7 +19,7 @@ from zeroskip.errors import DTypeError, FormatError, ShapeError, StructureError
 from zeroskip.formats import build
 from zeroskip.formats.format import Format, as_format
 from zeroskip.formats.tensor import SparseTensor, trusted_tensor
-from zeroskip.formats.validate import check_shape, check_value_dtype, native_values
+from zeroskip.formats.validate import VALUE_TYPE_NUMS, check_shape, check_value_dtype, native_values
 
 
 def default_format(ndim: int) -> Format:
@@ -92,18 +92,11 @@ def from_numpy(array, format=None, *, keep_zeros=False, index_dtype=None) -> Spa
     return from_sorted_coo(coords, array[mask], array.shape, fmt, index_dtype=index_dtype, keep_zeros=keep_zeros)
 
 
-_VALUE_KINDS = frozenset(np.dtype(t).num for t in (np.float32, np.float64, np.bool_, np.int8, np.int16, np.int32,
-                                                    np.int64, np.uint8, np.uint16, np.uint32, np.uint64))
-
-
-_NO_ARRAYS = build.LevelArrays()  # frozen and empty: every dense level can share it
-
-
 def dense_view(array: np.ndarray, fmt: Format) -> SparseTensor | None:
     """A dense tensor that is a read-only view of ``array``, for one call's operand: no copy, no checks.
 
-    ``fmt`` must be dense in the array's own mode order, with as many levels as the array has
-    dimensions (the caller checks that once per format). None unless the array can be taken as it
+    ``fmt`` must be ``is_plain_dense`` with as many levels as the array has dimensions (the caller
+    checks that, once per format where it can). None unless the array can be taken as it
     stands: a C-contiguous numpy array of a supported dtype in native byte order. The tensor shares
     the array's memory, so it must not outlive the call it is made for (a tensor a user keeps comes
     from ``from_numpy``, which copies). With cold caches this takes a tenth of ``from_numpy``'s time.
@@ -115,9 +108,9 @@ def dense_view(array: np.ndarray, fmt: Format) -> SparseTensor | None:
     >>> dense_view(a[::2], as_format("d")) is None  # strided: from_numpy makes it contiguous
     True
     """
-    if not array.flags.c_contiguous or array.dtype.num not in _VALUE_KINDS or not array.dtype.isnative:
+    if not array.flags.c_contiguous or array.dtype.num not in VALUE_TYPE_NUMS or not array.dtype.isnative:
         return None
-    return trusted_tensor(array.shape, fmt, (_NO_ARRAYS,) * array.ndim, array.reshape(-1))  # reshape: a view of its own
+    return trusted_tensor(array.shape, fmt, build.no_arrays(array.ndim), array.reshape(-1))  # reshape: a view of its own
 
 
 def to_numpy(tensor: SparseTensor) -> np.ndarray:

@@ -73,6 +73,15 @@ class Format:
     def is_dense(self) -> bool:
         return all(level.full for level in self.levels)
 
+    @property
+    def is_plain_dense(self) -> bool:
+        """Dense in the tensor's own mode order: its storage is the tensor as a C-contiguous array.
+
+        >>> as_format("dense", ndim=2).is_plain_dense, as_format("dd[1,0]").is_plain_dense
+        (True, False)
+        """
+        return self.is_dense and self.mode_order == tuple(range(self.ndim))
+
     def storage_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         """The dimension sizes in storage (level) order."""
         return tuple(shape[m] for m in self.mode_order)

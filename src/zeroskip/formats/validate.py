@@ -45,12 +45,17 @@ def check_shape(shape) -> tuple[int, ...]:
     return tuple(out)
 
 
+# Type numbers of the value dtypes: float32/64, every signed and unsigned integer, bool. A number, not
+# the dtype, is what a hot path compares (dtype equality is slow, and C int and long share a width).
+VALUE_TYPE_NUMS = frozenset(np.dtype(code).num for code in np.typecodes["AllInteger"] + "?fd")
+
+
 def check_value_dtype(dtype) -> np.dtype:
     """Accept float32/64, signed and unsigned integers and bool; refuse the rest by name."""
     dtype = np.dtype(dtype)
     if not dtype.isnative:
         raise DTypeError(f"values of dtype {dtype.str} are not in native byte order; use native_values() first")
-    if dtype.kind in "iub" or dtype in (np.dtype(np.float32), np.dtype(np.float64)):
+    if dtype.num in VALUE_TYPE_NUMS:
         return dtype
     raise DTypeError(f"values of dtype {dtype} are not supported; use float32, float64, an integer or bool")
 

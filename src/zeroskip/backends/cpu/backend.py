@@ -64,8 +64,8 @@ class Prepared:
     Holds the program's schedule, epilogue and assignment (everything here derives from them),
     the kernel's inputs in order, the output format ``run`` returns, a memo from the operands'
     shapes to the index sizes and output shape (checked against a bias vector once per shape),
-    a memo of the cost model's choices by the operands' statistics, and, once the sparse path first
-    runs, the compiled kernel, its loaded function and the format it wants of each input.
+    and, once the sparse path first runs, the compiled kernel, its loaded function and the format
+    it wants of each input.
 
     >>> import numpy as np, zeroskip as zs
     >>> p = zs.compile("y(i) = A(i,j) * x(j)", A="csr", x="dense")
@@ -77,14 +77,13 @@ class Prepared:
     (True, True)
     """
 
-    __slots__ = ("schedule", "epilogue", "assignment", "inputs", "final", "shapes", "decisions", "_compiled", "_kernel")
+    __slots__ = ("schedule", "epilogue", "assignment", "inputs", "final", "shapes", "_compiled", "_kernel")
 
     def __init__(self, program) -> None:
         self.schedule, self.epilogue, self.assignment = program.schedule, program.epilogue, program.assignment
         self.inputs: tuple[str, ...] = program.schedule.assignment.inputs
         self.final = program.output_format
         self.shapes: dict[tuple, tuple[dict[str, int], tuple[int, ...]]] = {}
-        self.decisions: dict[tuple, tuple[costmodel.Calibration, str]] = {}
         self._compiled: Compiled | None = None
         self._kernel: tuple | None = None
 
@@ -105,21 +104,9 @@ class Prepared:
         return hit
 
     def backend(self, program, tensors: dict[str, SparseTensor], dims: dict[str, int], threads: int) -> str:
-        """The cost model's choice for these operands, ``"sparse"`` or ``"dense"``, memoized per program.
-
-        Keyed by the thread count and each input's ``keys.operand_key`` (format, shape, stored
-        entries per level, dtype): all the decision reads of the operands. The index sizes need no
-        place in the key: for one program they follow from the shapes (``dims`` made them). The
-        calibration is checked by identity, so a new measurement decides afresh.
-        """
-        cal = costmodel.calibration()
-        key = (threads, tuple([operand_key(tensors[n]) for n in self.inputs]))
-        hit = self.decisions.get(key)
-        if hit is None or hit[0] is not cal:
-            if len(self.decisions) >= DECISIONS_PER_PROGRAM:
-                self.decisions.clear()
-            hit = self.decisions[key] = (cal, costmodel.choose(program, tensors, dims, threads).backend)
-        return hit[1]
+        """The cost model's choice for these operands, ``"sparse"`` or ``"dense"`` (memoized by
+        ``costmodel.choose`` on the operands' statistics, the sizes, the threads and the calibration)."""
+        return costmodel.choose(program, tensors, dims, threads).backend
 
     def compiled(self, program) -> Compiled:
         """``compiled(program)``, looked up once (its key hashes the whole schedule)."""
@@ -142,7 +129,6 @@ class Prepared:
 
 
 SHAPES_PER_PROGRAM = 256  # distinct operand shapes remembered per program before the memo starts over
-DECISIONS_PER_PROGRAM = 256  # distinct operand statistics remembered per program before the memo starts over
 MAX_PREPARED = 1024  # programs remembered before the memo starts over
 _prepared: dict[int, Prepared] = {}
 
@@ -234,8 +220,8 @@ def bind(program, fixed: dict[str, SparseTensor], threads: int | None = None, ba
         out = execute(c.plan, fn, ready, dims, out_shape, out_fmt, out_dtype, program.epilogue, threads, driver,
                       fixed_args or None)
         runs += 1
-        if (key is not None and runs >= LEAN_AFTER_RUNS and len(lean) < LEAN_SHAPES and returned_as_written
-                and all(ready[n] is tensors[n] for n in free)):
+        if (key is not None and c.plan.dense_output and runs >= LEAN_AFTER_RUNS and len(lean) < LEAN_SHAPES
+                and returned_as_written and all(ready[n] is tensors[n] for n in free)):
             go = executor(c.plan, fn, ready, dims, out_shape, out_fmt, out_dtype, program.epilogue, threads, driver,
                           fixed_args)
             if go is not None:
@@ -245,8 +231,9 @@ def bind(program, fixed: dict[str, SparseTensor], threads: int | None = None, ba
     def array_call(tensors: dict[str, SparseTensor], dtype: np.dtype):
         """The lean path's call on the one free operand's array (``run.executor``), for operands like
         ``tensors``; None until that path exists or where it does not apply."""
-        go = lean.get((dtype, *[operand_key(tensors[n]) for n in free])) if fixed_args else None
-        return getattr(go, "array_call", None)
+        if not lean:  # no lean path yet (or a sparse output, which never gets one)
+            return None
+        return getattr(lean.get((dtype, *[operand_key(tensors[n]) for n in free])), "array_call", None)
 
     call.array_call = array_call
     return call

@@ -20,12 +20,11 @@ Example:
 
 from __future__ import annotations
 
-import functools
 import numpy as np
 
 from zeroskip.backends.cpu.support import count_positions, fill_levels
 from zeroskip.config import check_dense_alloc
-from zeroskip.formats.build import LevelArrays, choose_index_dtype
+from zeroskip.formats.build import LevelArrays, choose_index_dtype, no_arrays
 from zeroskip.formats.format import Format
 from zeroskip.formats.tensor import SparseTensor, trusted_tensor
 
@@ -83,12 +82,11 @@ def _shrunk(buf: np.ndarray, n: int) -> np.ndarray:
     return buf[:n].copy()
 
 
-def assemble(results: list, shape: tuple[int, ...], fmt: Format, dtype: np.dtype, nlevels: int) -> SparseTensor:
-    """A sparse output of any format from the chunks' sorted entries ``(count, buffers)``: concatenated,
-    then its levels built in one pass."""
-    counts = [count for count, _ in results]
-    coords = [np.concatenate([b[level][:n] for n, (_, b) in zip(counts, results)]) for level in range(nlevels)]
-    vals = np.concatenate([b[nlevels][:n] for n, (_, b) in zip(counts, results)])
+def assemble(results: list, parallel, shape: tuple[int, ...], fmt: Format, dtype: np.dtype,
+             nlevels: int) -> SparseTensor:
+    """A sparse output of any format from the chunks' sorted entries ``(count, buffers)``: joined (as
+    ``Buffers.joined`` does, by ``parallel``), then its levels built in one pass."""
+    *coords, vals = Buffers.joined(results, parallel)
     storage = fmt.storage_shape(shape)
     compressed = [not lv.full for lv in fmt.levels]
     table = np.stack(coords, axis=1) if nlevels else np.empty((len(vals), 0), np.int64)
@@ -121,10 +119,10 @@ def assemble(results: list, shape: tuple[int, ...], fmt: Format, dtype: np.dtype
     return trusted_tensor(shape, fmt, tuple(levels), out_vals)
 
 
-def assemble_counted(buffers: Buffers, results: list, parallel, counts: np.ndarray, shape: tuple[int, ...],
-                     fmt: Format, storage: tuple[int, ...]) -> SparseTensor:
+def assemble_counted(results: list, parallel, counts: np.ndarray, shape: tuple[int, ...], fmt: Format,
+                     storage: tuple[int, ...]) -> SparseTensor:
     """Dense levels over one compressed level (CSR, a sparse vector): pos is the prefix sum of the counts."""
-    crd, vals = buffers.joined(results, parallel)
+    crd, vals = Buffers.joined(results, parallel)
     index = choose_index_dtype(storage, [len(counts), len(vals)])
     pos = np.zeros(len(counts) + 1, index)  # int64 only when the entries outgrow int32
     if len(storage) == 1:
@@ -178,10 +176,3 @@ def assemble_appended(results: list, parallel, shape: tuple[int, ...], fmt: Form
         levels.append(LevelArrays(pos=pos, crd=crd.astype(index, copy=False)))
     return trusted_tensor(shape, fmt, tuple(levels), vals)
 
-
-_EMPTY_LEVEL = LevelArrays()  # frozen, holds no arrays: every dense level can share it
-
-
-@functools.lru_cache(maxsize=64)
-def no_arrays(ndim: int) -> tuple[LevelArrays, ...]:
-    return (_EMPTY_LEVEL,) * ndim

@@ -24,12 +24,12 @@ import numba
 import numpy as np
 
 from zeroskip.backends.cpu.codegen import KernelPlan
-from zeroskip.backends.cpu.output import Buffers, assemble, assemble_appended, assemble_counted, no_arrays, trusted_tensor
+from zeroskip.backends.cpu.output import Buffers, assemble, assemble_appended, assemble_counted
 from zeroskip.compiler.epilogue import Epilogue
 from zeroskip.config import check_dense_alloc
-from zeroskip.formats.build import choose_index_dtype
+from zeroskip.formats.build import choose_index_dtype, no_arrays
 from zeroskip.formats.format import Format
-from zeroskip.formats.tensor import SparseTensor
+from zeroskip.formats.tensor import SparseTensor, trusted_tensor
 
 MIN_PARALLEL_WORK = 4096  # driving entries below which one thread beats the pool's hand-off (~30 us)
 # One thread's run time below which a kernel is not even tried split (waking a pool thread costs
@@ -66,12 +66,15 @@ class _Profile:
         if self.serial is None:
             return False
         work = self.serial * entries
+        gain = work * (1 - 1 / threads)  # the serial time the other threads take over
         if driven:
-            return work * (1 - 1 / threads) > DRIVER_HANDOFF_SECONDS
+            return gain > DRIVER_HANDOFF_SECONDS
         if self.overhead is None:
             return work > MIN_PARALLEL_SECONDS  # worth split runs, to measure their overhead
-        if work * (1 - 1 / threads) > self.overhead or work <= MIN_PARALLEL_SECONDS:
-            return work * (1 - 1 / threads) > self.overhead
+        if gain > self.overhead:
+            return True
+        if work <= MIN_PARALLEL_SECONDS:
+            return False
         # Measured again now and then: one split run slowed by something else (a VM waking a core takes
         # milliseconds after idling) must not rule splitting out for the rest of the process.
         self.declined += 1
@@ -171,13 +174,13 @@ def execute(plan: KernelPlan, fn, tensors: dict[str, SparseTensor], dims: dict[s
         out = _dense_result(outs, plan, epilogue, out_fmt, out_shape)
     else:
         profile.output_ratio = sum(count for count, _ in results) / max(work, 1)
+        joins = lambda copy, b: _parallel(copy, b, threads)  # noqa: E731 - the chunks' joins on the run's threads
         if plan.appended:
-            out = assemble_appended(results, lambda copy, b: _parallel(copy, b, threads), out_shape, out_fmt, storage)
+            out = assemble_appended(results, joins, out_shape, out_fmt, storage)
         elif counts is not None:
-            out = assemble_counted(buffers, results, lambda copy, b: _parallel(copy, b, threads), counts, out_shape,
-                                   out_fmt, storage)
+            out = assemble_counted(results, joins, counts, out_shape, out_fmt, storage)
         else:
-            out = assemble(results, out_shape, out_fmt, dtype, plan.output_levels)
+            out = assemble(results, joins, out_shape, out_fmt, dtype, plan.output_levels)
     profile.record(entries, len(bounds) - 1, threads, time.perf_counter() - start)
     return out
 
@@ -212,8 +215,7 @@ def executor(plan: KernelPlan, fn, tensors: dict[str, SparseTensor], dims: dict[
     def launch(head: list) -> SparseTensor:
         outs = _dense_outputs(plan, storage, dtype)
         if len(cuts) > 2:
-            _numba_threads(threads)
-            driver(cuts, *head, *outs, *tail)
+            _drive(driver, cuts, [*head, *outs, *tail], threads)
         else:
             fn(bounds[0], bounds[-1], *head, *outs, *tail)
         return _dense_result(outs, plan, epilogue, out_fmt, out_shape)
@@ -226,7 +228,7 @@ def executor(plan: KernelPlan, fn, tensors: dict[str, SparseTensor], dims: dict[
 
     free = [k for k, part in enumerate(parts) if type(part) is str]
     fmt = tensors[parts[free[0]]].format if len(free) == 1 else None
-    if fmt is not None and fmt.is_dense and fmt.mode_order == tuple(range(fmt.ndim)):
+    if fmt is not None and fmt.is_plain_dense:
         before = [*sizes, *(a for part in parts[:free[0]] for a in part)]
         after = [a for part in parts[free[0] + 1:] for a in part]
 

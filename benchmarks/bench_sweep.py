@@ -64,7 +64,11 @@ def main() -> int:
     parser.add_argument("--worker", choices=("serial", "cluster"), help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true", help="the 1,224-point small.toml sweep, one run each")
-    args, _ = parser.parse_known_args()  # run_all.py forwards the runner's options; this script has its own
+    # run_all.py forwards the runner's common options; this script has its own, so it accepts and ignores them.
+    parser.add_argument("--strict", action="store_true", help=argparse.SUPPRESS)
+    for flag in ("--threads", "--repeats", "--data", "--results", "--retry-noisy"):
+        parser.add_argument(flag, help=argparse.SUPPRESS)
+    args = parser.parse_args()
     if args.quick and not args.worker:
         args.sweep, args.runs = str(HERE / "sweeps" / "small.toml"), 1
     if args.worker:

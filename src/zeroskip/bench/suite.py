@@ -65,14 +65,11 @@ class Settings:
 @functools.lru_cache(maxsize=16)
 def _spec_identity(kind: str, spec_json: str) -> dict:
     """Name and content hash of an architecture or energy spec (results of other specs never mix);
-    loaded once per spec, not once per workload."""
-    from zeroskip.hardware import default_arch, default_energy, load_arch, load_energy
+    hashed once per spec, not once per workload (and loaded by ``cached_arch``/``cached_energy``)."""
+    from zeroskip.hardware.arch import cached_arch
+    from zeroskip.hardware.energy import cached_energy
 
-    spec = json.loads(spec_json)
-    if kind == "arch":
-        loaded = default_arch() if spec is None else load_arch(spec)
-    else:
-        loaded = default_energy() if spec is None else load_energy(spec)
+    loaded = cached_arch(spec_json) if kind == "arch" else cached_energy(spec_json)
     return {"name": loaded.name, "sha": hashlib.sha256(canonical(loaded.to_dict()).encode()).hexdigest()[:16]}
 
 

@@ -293,6 +293,18 @@ def _families() -> dict[str, Callable[[Workload, Any], Problem]]:
     return {"kernel": _prepare_kernel, "sweep": _prepare_sweep, **model_workloads.FAMILIES}
 
 
+def needs_data(workload: Workload) -> bool:
+    """Whether preparing ``workload`` reads the data folder (a bundled matrix, the DNN or a GCN graph).
+
+    Example:
+        >>> needs_data(Workload("spmv/west0067", "kernel", "", {"kernel": "spmv", "matrix": "west0067"}))
+        True
+        >>> needs_data(Workload("spmv/random", "kernel", "", {"kernel": "spmv", "random": {"n": 8}}))
+        False
+    """
+    return "matrix" in workload.params or workload.family in ("dnn", "gcn")
+
+
 def prepare(workload: Workload, root=None) -> Problem:
     """The ``Problem`` of ``workload`` (operands read from the data folder ``root``)."""
     families = _families()

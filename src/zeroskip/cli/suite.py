@@ -46,15 +46,13 @@ def _settings(args: argparse.Namespace):
     return settings
 
 
-def _needs_data(workloads) -> bool:
-    return any("matrix" in w.params or w.family in ("dnn", "gcn") for w in workloads)
-
-
 def _run(args: argparse.Namespace, workloads, backends, command: str, preset: str) -> dict:
     """Run the suite with a progress bar (stderr, terminals only); the counts and the per-workload table."""
     import sys
 
-    if _needs_data(workloads):  # one clear error now, not a failure per workload in every worker
+    from zeroskip.bench.workloads import needs_data
+
+    if any(needs_data(w) for w in workloads):  # one clear error now, not a failure per workload in every worker
         from zeroskip.bench.datasets import data_root
 
         data_root(args.data)

@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -33,7 +34,7 @@ from zeroskip.dataflow.graph import Op
 from zeroskip.errors import HardwareError
 from zeroskip.hardware import _spec
 
-__all__ = ["Arch", "PrimitiveTiming", "default_arch", "load_arch", "OPS"]
+__all__ = ["Arch", "PrimitiveTiming", "cached_arch", "default_arch", "load_arch", "OPS"]
 
 OPS = tuple(op.value for op in Op)
 _WHAT = "architecture spec"
@@ -305,3 +306,18 @@ def default_arch() -> Arch:
         (970000000.0, 4096, 16, 256, 16)
     """
     return load_arch("onyx")
+
+
+@lru_cache(maxsize=64)
+def cached_arch(spec_json: str) -> Arch:
+    """``load_arch`` of a spec given as JSON text (``null``: ``default_arch()``), loaded once per distinct text.
+
+    The text is the cache key, so callers pass canonical JSON (sorted keys) to share entries; a path
+    is read once, when first seen. The ``Arch`` returned is shared between callers (it is frozen).
+
+    Example:
+        >>> cached_arch('{"base": "onyx", "rows": 8}').pe_tiles, cached_arch("null") is default_arch()
+        (192, True)
+    """
+    spec = json.loads(spec_json)
+    return default_arch() if spec is None else load_arch(spec)

@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from zeroskip.errors import HardwareError
 from zeroskip.hardware import _spec
 from zeroskip.hardware.arch import Arch
 
-__all__ = ["EVENTS", "CATEGORIES", "EnergyTable", "default_energy", "efficiency_check", "load_energy"]
+__all__ = ["EVENTS", "CATEGORIES", "EnergyTable", "cached_energy", "default_energy", "efficiency_check", "load_energy"]
 
 _WHAT = "energy table"
 _BUILTINS = {"onyx12nm": "energy_onyx12nm.toml"}
@@ -283,6 +284,21 @@ def default_energy() -> EnergyTable:
         ('onyx-12nm', 0.3)
     """
     return load_energy("onyx12nm")
+
+
+@lru_cache(maxsize=16)
+def cached_energy(spec_json: str) -> EnergyTable:
+    """``load_energy`` of a spec given as JSON text (``null``: ``default_energy()``), loaded once per distinct text.
+
+    The text is the cache key, so callers pass canonical JSON (sorted keys) to share entries; a path
+    is read once, when first seen. The table returned is shared between callers (it is frozen).
+
+    Example:
+        >>> cached_energy('"onyx12nm"').name, cached_energy("null") is default_energy()
+        ('onyx-12nm', True)
+    """
+    spec = json.loads(spec_json)
+    return default_energy() if spec is None else load_energy(spec)
 
 
 def efficiency_check(table: EnergyTable, arch: Arch) -> dict[str, Any]:

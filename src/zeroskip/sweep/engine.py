@@ -56,7 +56,7 @@ def batches(points: list[dict], size: int) -> list[list[dict]]:
 
 
 def run_batch(points: list[dict], limits: dict | None) -> list[dict]:
-    """Evaluate ``points`` (on a worker); with ``limits``, in forked children under them."""
+    """Evaluate ``points`` (on a worker); with ``limits``, in this process's sandbox child under them."""
     from zeroskip.sweep.point import evaluate, evaluate_batch_limited
 
     if limits is None:
@@ -138,13 +138,12 @@ def _run_dask(chunks, limits, scheduler, workers, progress: SweepProgress, recor
     if scheduler is None:
         import dask
 
-        n = workers
         method = "spawn"
         if sys.platform == "linux":  # workers forked from a warm client start in a fraction of a second
             warm_up()
             method = "fork"
         with dask.config.set({"distributed.worker.multiprocessing-method": method}):
-            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
                                    memory_limit=None, silence_logs=40)
     client = Client(cluster if cluster is not None else scheduler)
     try:

@@ -48,20 +48,6 @@ def arch_spec(point: dict) -> dict:
     return spec | overrides
 
 
-@functools.lru_cache(maxsize=64)
-def _arch(spec_json: str):
-    from zeroskip.hardware import load_arch
-
-    return load_arch(json.loads(spec_json))
-
-
-@functools.lru_cache(maxsize=8)
-def _energy(spec: str):
-    from zeroskip.hardware import load_energy
-
-    return load_energy(spec)
-
-
 def workload_of(name: str, sparsity: float | None) -> Workload:
     """The suite ``Workload`` of a sweep workload name (``KERNEL/MATRIX`` or ``KERNEL/random:N``)."""
     kernel, _, source = name.partition("/")
@@ -86,12 +72,15 @@ def _layers(name: str, sparsity: float | None):
 
 def evaluate(point: dict) -> dict:
     """Simulate one point; a row with ``status`` ok or failed (with the error), cycles, seconds, joules."""
+    from zeroskip.hardware.arch import cached_arch
+    from zeroskip.hardware.energy import cached_energy
+
     started = time.perf_counter()
     row = {"key": point["key"], "status": "ok", "error": None}
     try:
         problem, layers = _layers(point["workload"], point.get("sparsity"))
-        arch = _arch(canonical(arch_spec(point)))
-        energy = _energy(point["energy"])
+        arch = cached_arch(canonical(arch_spec(point)))
+        energy = cached_energy(canonical(point["energy"]))
         options = {"tiling": point["tiling"], "balance": point["balance"]}
         if point["copies"]:
             options["copies"] = point["copies"]
@@ -168,6 +157,7 @@ class Sandbox:
 
     def __init__(self) -> None:
         self.pid = 0
+        self.writer = self.reader = self.poller = None
 
     def _start(self) -> None:
         down_r, down_w = os.pipe()
@@ -193,12 +183,15 @@ class Sandbox:
             pass
         status = os.waitpid(self.pid, 0)[1]
         self.pid = 0
+        self._close_pipes()
+        return status
+
+    def _close_pipes(self) -> None:
         for f in (self.writer, self.reader):
             try:
                 f.close()
             except OSError:
                 pass
-        return status
 
     def evaluate(self, point: dict, time_s: float, memory_mb: float) -> dict:
         """The point's row, or a ``timeout``/``failed`` row when the child overran or died."""
@@ -211,29 +204,26 @@ class Sandbox:
             line = self.reader.readline() if self.poller.poll(time_s * 1000) else None
         except BrokenPipeError:
             line = ""
+
+        def error_row(status: str, error: str) -> dict:
+            return {"key": point["key"], "status": status, "wall_s": time.perf_counter() - started, "error": error}
+
         if line is None:
             self.stop()
-            return {"key": point["key"], "status": "timeout", "wall_s": time.perf_counter() - started,
-                    "error": f"stopped: over the time limit of {time_s:g} s"}
+            return error_row("timeout", f"stopped: over the time limit of {time_s:g} s")
         if not line:
             status = self.stop()
-            return {"key": point["key"], "status": "failed", "wall_s": time.perf_counter() - started,
-                    "error": f"the point's process died ({_died(status)})"}
+            return error_row("failed", f"the point's process died ({_died(status)})")
         row = json.loads(line)
         if row.get("key") != point["key"]:  # never store one point's row under another's key
             self.stop()
-            return {"key": point["key"], "status": "failed", "wall_s": time.perf_counter() - started,
-                    "error": f"the sandbox answered for point {row.get('key')!r}, not {point['key']!r}"}
+            return error_row("failed", f"the sandbox answered for point {row.get('key')!r}, not {point['key']!r}")
         return row
 
     def forget(self) -> None:
         """In a forked copy of the owner: drop the owner's child (not ours to kill) and its pipes."""
         if self.pid:
-            for f in (self.writer, self.reader):
-                try:
-                    f.close()
-                except OSError:
-                    pass
+            self._close_pipes()
         self.pid = 0
 
 

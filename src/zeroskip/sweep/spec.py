@@ -34,17 +34,19 @@ Example:
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import itertools
 import numbers
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from zeroskip.bench.kernels import KERNELS
 from zeroskip.bench.store import canonical
-from zeroskip.errors import ConfigError, ZeroskipError
+from zeroskip.errors import ConfigError
 
 DEFAULTS = {"arch": "onyx", "energy": "onyx12nm", "mode": "sparse", "tiling": "nnz", "balance": "lpt", "copies": 0,
             "sparsity": None}
@@ -100,8 +102,8 @@ def _hint(name: str, known) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
-def _check_value(path: str, key: str, value: Any) -> Any:
-    """One setting's value, checked (the path names where it is in the file)."""
+def _check_value(path: str, key: str, value: Any, matrices: Callable[[], list[str]]) -> Any:
+    """One setting's value, checked (the path names where it is in the file); ``matrices()``: the bundled names."""
     if key in CHOICES and value not in CHOICES[key]:
         raise SweepError(f"{path} = {value!r}: must be one of {', '.join(CHOICES[key])}")
     if key == "copies" and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
@@ -113,13 +115,13 @@ def _check_value(path: str, key: str, value: Any) -> Any:
         if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts) or int(parts[1]) < 4:
             raise SweepError(f"{path} = {value!r}: an array is ROWSxCOLS with at least 4 columns, e.g. '16x32'")
     if key == "workload":
-        _check_workload(path, value)
+        _check_workload(path, value, matrices)
     if key in ("arch", "energy") and not isinstance(value, str):
         raise SweepError(f"{path} = {value!r}: a bundled name or a path to a TOML file")
     return value
 
 
-def _check_workload(path: str, value: Any) -> None:
+def _check_workload(path: str, value: Any, matrices: Callable[[], list[str]]) -> None:
     kernel, _, source = str(value).partition("/")
     if kernel not in KERNELS:
         raise SweepError(f"{path} = {value!r}: unknown kernel {kernel!r}{_hint(kernel, KERNELS)}; "
@@ -133,16 +135,23 @@ def _check_workload(path: str, value: Any) -> None:
     elif KERNELS[kernel].source != "matrix":
         raise SweepError(f"{path} = {value!r}: {kernel} takes a 3-tensor; use random:N")
     else:
-        _check_matrix(path, value, source)
+        _check_matrix(path, value, source, matrices)
 
 
-def _check_matrix(path: str, value: Any, name: str) -> None:
-    """A bundled matrix must be in the data folder (each worker reads it there)."""
+def _bundled_matrices() -> list[str]:
+    """The names of the bundled matrices in the data folder (DataNotFoundError when there is none)."""
     from zeroskip.bench.datasets import data_root, suitesparse_files
 
+    return [p.stem for p in suitesparse_files(data_root())]
+
+
+def _check_matrix(path: str, value: Any, name: str, matrices: Callable[[], list[str]]) -> None:
+    """A bundled matrix must be in the data folder (each worker reads it there)."""
+    from zeroskip.bench.datasets import DataNotFoundError
+
     try:
-        known = [p.stem for p in suitesparse_files(data_root())]
-    except ZeroskipError as exc:
+        known = matrices()
+    except DataNotFoundError as exc:
         raise SweepError(f"{path} = {value!r} reads a bundled matrix: {exc}") from None
     if name not in known:
         raise SweepError(f"{path} = {value!r}: no bundled matrix {name!r}{_hint(name, known)}; "
@@ -159,14 +168,15 @@ def load_sweep(spec: str | Path | dict) -> SweepSpec:
     name = data.get("name")
     if not isinstance(name, str) or not name.strip():
         raise SweepError(f"name = {name!r}: a sweep needs a non-empty name (the store keeps its points by it)")
-    fixed = {key: _check_value(f"fixed.{key}", key, value) for key, value in _table(data, "fixed").items()
+    matrices = functools.cache(_bundled_matrices)  # the data folder is read once per load, and only if needed
+    fixed = {key: _check_value(f"fixed.{key}", key, value, matrices) for key, value in _table(data, "fixed").items()
              if _known(f"fixed.{key}", key)}
     axes = {}
     for key, values in _table(data, "axes").items():
         _known(f"axes.{key}", key)
         if not isinstance(values, list) or not values:
             raise SweepError(f"axes.{key} = {values!r}: an axis is a non-empty list of values")
-        axes[key] = [_check_value(f"axes.{key}[{i}]", key, v) for i, v in enumerate(values)]
+        axes[key] = [_check_value(f"axes.{key}[{i}]", key, v, matrices) for i, v in enumerate(values)]
         if key in fixed:
             raise SweepError(f"{key!r} is both fixed and an axis; keep one")
     if "workload" not in axes and "workload" not in fixed:

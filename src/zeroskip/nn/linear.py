@@ -143,7 +143,7 @@ class SparseLinear(SparseWeights):
         if self._programs is None or self._built != version:
             w = self.weight.detach().float().numpy()
             epilogue = bias_epilogue(self.bias)
-            dense_act = compile_dense_act(w, self.bias)
+            dense_act = compile_dense_act(w, self.bias, epilogue=epilogue)
             sparse_act = zs_compile(SPARSE_ACT, X="csr", Wt=as_tensor(np.ascontiguousarray(w.T), format="csr"),
                                     out="dense", epilogue=epilogue)
             self._programs, self._built, self._predictions = (dense_act, sparse_act), version, {}
@@ -258,15 +258,17 @@ def bias_epilogue(bias: torch.Tensor | None) -> Epilogue:
     return Epilogue() if bias is None else Epilogue(bias=bias.detach().float().numpy().copy(), bias_index="o")
 
 
-def compile_dense_act(w: np.ndarray, bias: torch.Tensor | None) -> Program:
+def compile_dense_act(w: np.ndarray, bias: torch.Tensor | None, *, epilogue: Epilogue | None = None) -> Program:
     """``Yt(o,b) = W(o,i) * Xt(i,b)`` (+ bias along ``o``) for the 2-D weight ``w``, bound in CSR.
+
+    ``epilogue``: ``bias_epilogue(bias)`` already built (by a caller sharing it with another program), else built here.
 
     >>> p = compile_dense_act(np.eye(2, dtype=np.float32), None)
     >>> run_dense_act(p, np.array([[1.0], [2.0]], np.float32), 1).tolist()
     [[1.0], [2.0]]
     """
     return zs_compile(DENSE_ACT, W=as_tensor(np.ascontiguousarray(w, dtype=np.float32), format="csr"), Xt="dense",
-                      out="dense", epilogue=bias_epilogue(bias))
+                      out="dense", epilogue=bias_epilogue(bias) if epilogue is None else epilogue)
 
 
 def run_dense_act(program: Program, xt: np.ndarray, threads: int) -> np.ndarray:

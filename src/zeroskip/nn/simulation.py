@@ -33,8 +33,7 @@ import torch
 from torch import nn
 
 from zeroskip.hardware.baseline import cpu_energy_baseline, measure_rapl
-from zeroskip.nn.conv import SparseConv2d
-from zeroskip.nn.linear import SparseLinear
+from zeroskip.nn.linear import SparseWeights
 from zeroskip.nn.sparsify import sparsify
 from zeroskip.nn.trace import HostOp, TracedModel, _inputs, trace
 
@@ -223,7 +222,7 @@ def simulate(model: nn.Module, example_inputs, *, arch=None, energy=None, mode: 
             fast = sparsify(model, **(sparsify_options or {}))
             fast.eval()
             sparse = _measure(fast, inputs, repeats)
-            sparse["sparse_layers"] = sum(isinstance(m, (SparseLinear, SparseConv2d)) for m in fast.modules())
+            sparse["sparse_layers"] = sum(isinstance(m, SparseWeights) for m in fast.modules())
         finally:
             model.train(was_training)
         cpu = {"dense": dense, "sparsified": sparse}

@@ -24,6 +24,7 @@ Example:
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -31,7 +32,7 @@ from torch import nn
 
 from zeroskip.errors import ShapeError
 from zeroskip.nn.conv import SparseConv2d
-from zeroskip.nn.linear import SparseLinear
+from zeroskip.nn.linear import SparseLinear, SparseWeights
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,24 +57,31 @@ def _weight_sparsity(weight: torch.Tensor) -> float:
 
 def _decide(name: str, module: nn.Module, min_sparsity: float, threads: int | None, batch: int,
             backend: str, image_size: tuple[int, int]) -> LayerDecision | None:
-    if isinstance(module, (SparseLinear, SparseConv2d)):
+    if isinstance(module, SparseWeights):
         kind = type(module).__name__
         return LayerDecision(name, kind, tuple(module.weight.shape), module.sparsity, True, f"already a {kind}")
     if isinstance(module, nn.Conv2d):
         return _decide_conv(name, module, min_sparsity, threads, batch, backend, image_size)
     if not isinstance(module, nn.Linear):
         return None
-    shape, sparsity = tuple(module.weight.shape), _weight_sparsity(module.weight.detach())
+    return _decide_weight(name, "Linear", tuple(module.weight.shape), _weight_sparsity(module.weight.detach()),
+                          min_sparsity, backend, f"batch {batch}",
+                          lambda: SparseLinear.from_dense(module, threads=threads).predict(batch))
+
+
+def _decide_weight(name: str, kind: str, shape: tuple[int, ...], sparsity: float, min_sparsity: float, backend: str,
+                   at: str, predict: Callable[[], tuple[float, float]]) -> LayerDecision:
+    """The rule for one layer of ``kind``: enough zeros, then ``backend`` forced or the cost model's
+    ``predict()`` (sparse seconds, dense seconds) at ``at`` (the shape asked about, for the reason)."""
     if sparsity < min_sparsity:
-        return LayerDecision(name, "Linear", shape, sparsity, False, f"sparsity {sparsity:.3f} < {min_sparsity=}")
+        return LayerDecision(name, kind, shape, sparsity, False, f"sparsity {sparsity:.3f} < {min_sparsity=}")
     if backend != "auto":
-        return LayerDecision(name, "Linear", shape, sparsity, True, f"{sparsity=:.3f} >= {min_sparsity=}, "
+        return LayerDecision(name, kind, shape, sparsity, True, f"{sparsity=:.3f} >= {min_sparsity=}, "
                              f"backend={backend!r} forced")
-    candidate = SparseLinear.from_dense(module, threads=threads)
-    sparse_s, dense_s = candidate.predict(batch)
+    sparse_s, dense_s = predict()
     gain = sparse_s <= dense_s
-    return LayerDecision(name, "Linear", shape, sparsity, gain,
-                         f"cost model at batch {batch}: predicted sparse {sparse_s * 1e3:.3g} ms "
+    return LayerDecision(name, kind, shape, sparsity, gain,
+                         f"cost model at {at}: predicted sparse {sparse_s * 1e3:.3g} ms "
                          f"{'<=' if gain else '>'} dense {dense_s * 1e3:.3g} ms")
 
 
@@ -83,19 +91,12 @@ def _decide_conv(name: str, module: nn.Conv2d, min_sparsity: float, threads: int
     if module.groups != 1 or module.padding_mode != "zeros":
         return LayerDecision(name, "Conv2d", shape, sparsity, False, f"groups={module.groups}, padding_mode="
                              f"{module.padding_mode!r}: only groups=1 with zero padding is sparsified")
-    if sparsity < min_sparsity:
-        return LayerDecision(name, "Conv2d", shape, sparsity, False, f"sparsity {sparsity:.3f} < {min_sparsity=}")
-    if backend != "auto":
-        return LayerDecision(name, "Conv2d", shape, sparsity, True, f"{sparsity=:.3f} >= {min_sparsity=}, "
-                             f"backend={backend!r} forced")
     try:
-        sparse_s, dense_s = SparseConv2d.from_dense(module, threads=threads).predict(batch, image_size)
+        return _decide_weight(name, "Conv2d", shape, sparsity, min_sparsity, backend,
+                              f"{batch} images of {list(image_size)} (im2col)",
+                              lambda: SparseConv2d.from_dense(module, threads=threads).predict(batch, image_size))
     except ShapeError as exc:  # the kernel does not fit the assumed image: say so, stay dense
         return LayerDecision(name, "Conv2d", shape, sparsity, False, f"no prediction at {image_size=}: {exc}")
-    gain = sparse_s <= dense_s
-    return LayerDecision(name, "Conv2d", shape, sparsity, gain,
-                         f"cost model at {batch} images of {list(image_size)} (im2col): predicted sparse "
-                         f"{sparse_s * 1e3:.3g} ms {'<=' if gain else '>'} dense {dense_s * 1e3:.3g} ms")
 
 
 def sparsify_report(model: nn.Module, *, min_sparsity: float = 0.5, threads: int | None = None, batch: int = 64,

@@ -62,7 +62,7 @@ from zeroskip.compiler.program import Program
 from zeroskip.compiler.program import compile as zs_compile
 from zeroskip.formats.convert import as_tensor
 from zeroskip.nn.conv import SparseConv2d, im2col
-from zeroskip.nn.linear import SparseLinear
+from zeroskip.nn.linear import SparseLinear, SparseWeights
 
 __all__ = ["ACT_CSR_SPARSITY", "HostOp", "TracedLayer", "TracedModel", "channels_last_rows", "trace"]
 
@@ -187,7 +187,7 @@ class _Tracer(fx.Tracer):
     """torch.fx's tracer with SparseLinear and SparseConv2d (whose forwards branch on values) kept leaves."""
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        return isinstance(m, (SparseLinear, SparseConv2d)) or super().is_leaf_module(m, qualname)
+        return isinstance(m, SparseWeights) or super().is_leaf_module(m, qualname)
 
 
 class _Recorder(fx.Interpreter):
@@ -251,7 +251,7 @@ def _hook_records(model: nn.Module, inputs: tuple) -> tuple[list[_Rec], object]:
         return hook
 
     handles = [m.register_forward_hook(hook_for(name)) for name, m in model.named_modules()
-               if name and (not list(m.children()) or isinstance(m, (SparseLinear, SparseConv2d)))]
+               if name and (not list(m.children()) or isinstance(m, SparseWeights))]
     try:
         with torch.no_grad():
             out = model(*inputs)

@@ -33,9 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from zeroskip.errors import ConfigError, ShapeError
-from zeroskip.prune.calibration import PADDING_MASK, _torch, activation_norms
-from zeroskip.prune.calibration import as_batches as _batches
-from zeroskip.prune.calibration import call_batch as _call
+from zeroskip.prune.calibration import PADDING_MASK, _torch, activation_norms, as_batches, call_batch
 from zeroskip.prune import masks as M
 from zeroskip.prune.schedule import cubic_sparsity
 
@@ -423,8 +421,8 @@ def sparsity_report(model, sample_inputs=None, *, include_conv: bool = True) -> 
             handles.append(mod.register_forward_hook(hook_for(name)))
         try:
             with torch.no_grad():
-                for batch in _batches(sample_inputs):
-                    _call(model, batch)
+                for batch in as_batches(sample_inputs):
+                    call_batch(model, batch)
         finally:
             for h in handles:
                 h.remove()

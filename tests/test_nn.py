@@ -147,6 +147,16 @@ def test_explain_names_the_paths():
     assert "rows=64, dense activations" in text and "predicted sparse" in text
 
 
+def test_prediction_follows_weight_writes():
+    # predict and explain must not answer from timings of the weights before an in-place write.
+    layer = SparseLinear.from_dense(pruned_linear(256, 256, 0.99))
+    sparse_before, _ = layer.predict(64)
+    with torch.no_grad():
+        layer.weight.fill_(1.0)  # every entry stored: the sparse kernel's work grows a hundredfold
+    sparse_after, _ = layer.predict(64)
+    assert sparse_after > sparse_before
+
+
 def test_graph_challenge_categories(tmp_path):
     from zeroskip.bench.datasets import DataNotFoundError, data_root
 

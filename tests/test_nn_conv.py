@@ -202,3 +202,16 @@ def test_simulate_runs_the_conv_programs():
     model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU())
     sim = simulate(model, torch.randn(1, 1, 5, 5), measure_cpu=False)
     assert [(s.op, s.error) for s in sim.layers] == [("Conv2d", None)] and sim.total_cycles > 0
+
+
+def test_prediction_follows_weight_writes():
+    # Before a forward rebuilds the program, predict must not answer from the old weights' timings.
+    conv = torch.nn.Conv2d(8, 16, 3, padding=1)
+    with torch.no_grad():
+        conv.weight[torch.rand(conv.weight.shape) < 0.99] = 0
+    layer = SparseConv2d.from_dense(conv)
+    sparse_before, _ = layer.predict(4, (16, 16))
+    with torch.no_grad():
+        layer.weight.fill_(1.0)  # every entry stored: the sparse kernel's work grows a hundredfold
+    sparse_after, _ = layer.predict(4, (16, 16))
+    assert sparse_after > sparse_before

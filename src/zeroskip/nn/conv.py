@@ -165,7 +165,7 @@ class SparseConv2d(SparseWeights):
         True
         """
         key = (images, tuple(size), self._threads())
-        hit = self._predictions.get(key) if self._built is not None else None
+        hit = self._predictions.get(key) if self._built == self.weights_version() else None  # none after weight writes
         if hit is not None:
             return hit
         program = self.program()

@@ -153,7 +153,7 @@ class SparseLinear(SparseWeights):
         """The cost model's (sparse kernel, dense BLAS) seconds for ``rows`` input rows (dense activations,
         or a half-zero input for the sparse-activation kernel); the dense side has the weight dense already."""
         key = (rows, sparse_activations, self._threads())
-        hit = self._predictions.get(key) if self._built is not None else None
+        hit = self._predictions.get(key) if self._built == self.weights_version() else None  # none after weight writes
         if hit is not None:
             return hit
         dense_act, sparse_act = self.programs()

@@ -58,9 +58,11 @@ class _Profile:
     split_runs: int = 0
     output_ratio: float = 1.0  # output entries per input entry, last run: sizes the next run's buffers
     declined: int = 0  # splits declined since the last split run, for its overhead alone
+    streak: int = 0  # split runs since the last serial run
 
-    def split(self, entries: int, threads: int, driven: bool = False) -> bool:
-        """Whether a split run (through a prange driver when ``driven``) should beat one chunk."""
+    def split(self, entries: int, threads: int, driven: bool = False, probe: bool = True) -> bool:
+        """Whether a split run (through a prange driver when ``driven``) should beat one chunk; ``probe``
+        lets the answer be a serial run now and then, to measure one again (not for a decision kept)."""
         if MIN_PARALLEL_SECONDS <= 0:
             return True
         if self.serial is None:
@@ -68,12 +70,12 @@ class _Profile:
         work = self.serial * entries
         gain = work * (1 - 1 / threads)  # the serial time the other threads take over
         if driven:
-            return gain > DRIVER_HANDOFF_SECONDS
+            return self._splitting(gain > DRIVER_HANDOFF_SECONDS, probe)
         if self.overhead is None:
             return work > MIN_PARALLEL_SECONDS  # worth split runs, to measure their overhead
         if gain > self.overhead:
-            return True
-        if work <= MIN_PARALLEL_SECONDS:
+            return self._splitting(True, probe)
+        if work <= MIN_PARALLEL_SECONDS or not probe:
             return False
         # Measured again now and then: one split run slowed by something else (a VM waking a core takes
         # milliseconds after idling) must not rule splitting out for the rest of the process.
@@ -83,25 +85,35 @@ class _Profile:
         self.declined = 0
         return True
 
+    def _splitting(self, split: bool, probe: bool) -> bool:
+        """``split``, except that every REPROBE_RUNS-th split in a row runs serially: the serial time the
+        gain is reckoned from is measured again, so one slow early serial run cannot keep splitting
+        a kernel whose split runs cost more than they save (their overhead is reckoned from it too)."""
+        if not split or not probe:
+            return split
+        self.streak += 1
+        if self.streak < REPROBE_RUNS:
+            return True
+        self.streak = 0
+        return False
+
     def record(self, entries: int, chunks: int, threads: int, seconds: float) -> None:
         if not entries:
             return
         if chunks == 1:
             self.serial_runs += 1
             if self.serial_runs > 1:
-                self.serial = _smoothed(self.serial, seconds / entries)
+                self.serial = _settled(self.serial, seconds / entries)
         elif self.serial is not None:
             self.split_runs += 1
             if self.split_runs > 1:
-                extra = max(seconds - self.serial * entries / min(threads, chunks), 0.0)
-                # Down at once, up by halves: a fast split run shows what splitting costs when nothing
-                # else intervenes, while a slow one may be a passing disturbance.
-                self.overhead = extra if self.overhead is None or extra < self.overhead else _smoothed(self.overhead, extra)
+                self.overhead = _settled(self.overhead, max(seconds - self.serial * entries / min(threads, chunks), 0.0))
 
 
-def _smoothed(old: float | None, new: float) -> float:
-    """An even running average: one noisy run on a shared machine does not flip the choice."""
-    return new if old is None else 0.5 * (old + new)
+def _settled(old: float | None, new: float) -> float:
+    """A measured cost, down at once and up by halves: a fast run shows what the work costs when nothing
+    else intervenes, while a slow one may be a passing disturbance on a shared machine."""
+    return new if old is None or new < old else 0.5 * (old + new)
 
 
 _profiles: dict[str, _Profile] = {}  # kernel source -> its profile
@@ -204,7 +216,7 @@ def executor(plan: KernelPlan, fn, tensors: dict[str, SparseTensor], dims: dict[
     if not plan.dense_output or not timed or any(n not in made for n in plan.root_tensors):
         return None
     sizes, storage, *_ = _launch(plan, dims, out_shape, out_fmt)
-    bounds, _ = _chunks(plan, tensors, dims, threads, profile, driver is not None)
+    bounds, _ = _chunks(plan, tensors, dims, threads, profile, driver is not None, probe=False)  # kept: no probes
     if len(bounds) > 2 and driver is None:
         return None  # chunks on the Python pool: execute's path
     check_dense_alloc(math.prod(storage), dtype.itemsize, f"the dense output {out_shape}")
@@ -372,7 +384,7 @@ def _numba_threads(threads: int) -> None:
 
 
 def _chunks(plan: KernelPlan, tensors: dict[str, SparseTensor], dims: dict[str, int],
-            threads: int, profile: _Profile, driven: bool = False) -> tuple[list[int], int]:
+            threads: int, profile: _Profile, driven: bool = False, probe: bool = True) -> tuple[list[int], int]:
     """Coordinate boundaries of the root loop (equal shares of the driving operand's stored entries),
     and that operand's entry count (0 when nothing drives the root loop).
 
@@ -386,7 +398,7 @@ def _chunks(plan: KernelPlan, tensors: dict[str, SparseTensor], dims: dict[str, 
     entries = len(driver.vals)
     if plan.split_index is None or threads <= 1 or entries < MIN_PARALLEL_WORK:
         return [0, dim], entries
-    if not profile.split(entries, threads, driven):
+    if not profile.split(entries, threads, driven, probe):
         return [0, dim], entries
     key = (id(driver), dim, threads)
     hit = _bounds.get(key)

@@ -197,6 +197,7 @@ def test_the_array_path_answers_and_leaves_the_array_alone(monkeypatch, threads,
     lambda x: x.astype(np.int64),
     lambda x: zs.as_tensor(x, format="dense"),  # a tensor, not an array
     lambda x: x.tolist(),
+    lambda x: _unaligned(x),  # the array path's shape and strides, but no compiled entry for it
 ])
 def test_arrays_the_array_path_does_not_fit_take_the_checked_path(make):
     rng = np.random.default_rng(12)
@@ -208,6 +209,30 @@ def test_arrays_the_array_path_does_not_fit_take_the_checked_path(make):
     assert out.dtype == expect.newbyteorder("=")
     np.testing.assert_allclose(out.to_numpy(), W @ x, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(layer(x).to_numpy(), W @ x, rtol=1e-12, atol=1e-12)  # and back to the array path
+
+
+def _unaligned(x: np.ndarray) -> np.ndarray:
+    raw = np.zeros(x.nbytes + 1, np.uint8)
+    out = np.frombuffer(raw.data, x.dtype, len(x), offset=1)
+    out[:] = x
+    assert not out.flags.aligned
+    return out
+
+
+def test_the_array_path_calls_the_compiled_entry(monkeypatch):
+    """After its first call, the array path calls the kernel's compiled entry (no type dispatch), with
+    fresh arrays each time; an unaligned array in between takes the dispatcher and leaves it so."""
+    monkeypatch.setattr(cpu_run, "MIN_PARALLEL_SECONDS", 0)
+    rng = np.random.default_rng(14)
+    layer, W = warmed_layer(rng, threads=2)
+    go = next(iter(layer._arrays.values()))[2]
+    entry = dict(zip(go.__code__.co_freevars, (c.cell_contents for c in go.__closure__)))["entry"]
+    assert len(entry) == 1 and not hasattr(entry[0], "overloads"), "a compiled entry, not a dispatcher"
+    for k in range(6):
+        x = rng.standard_normal(200)
+        out = layer(_unaligned(x) if k == 3 else x)
+        np.testing.assert_allclose(out.to_numpy(), W @ x, rtol=1e-12, atol=1e-12)
+    assert len(entry) == 1
 
 
 def test_the_array_path_refuses_a_wrong_shape():

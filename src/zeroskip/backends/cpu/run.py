@@ -57,8 +57,8 @@ class _Profile:
     serial_runs: int = 0
     split_runs: int = 0
     output_ratio: float = 1.0  # output entries per input entry, last run: sizes the next run's buffers
-    declined: int = 0  # splits declined since the last split run, for its overhead alone
-    streak: int = 0  # split runs since the last serial run
+    alike: int = 0  # probing answers in a row that were the same
+    last: bool = False  # that answer: split, or declined for the split's overhead
 
     def split(self, entries: int, threads: int, driven: bool = False, probe: bool = True) -> bool:
         """Whether a split run (through a prange driver when ``driven``) should beat one chunk; ``probe``
@@ -70,32 +70,28 @@ class _Profile:
         work = self.serial * entries
         gain = work * (1 - 1 / threads)  # the serial time the other threads take over
         if driven:
-            return self._splitting(gain > DRIVER_HANDOFF_SECONDS, probe)
+            return gain > DRIVER_HANDOFF_SECONDS and self._now_and_then(True, probe)
         if self.overhead is None:
             return work > MIN_PARALLEL_SECONDS  # worth split runs, to measure their overhead
         if gain > self.overhead:
-            return self._splitting(True, probe)
-        if work <= MIN_PARALLEL_SECONDS or not probe:
+            return self._now_and_then(True, probe)
+        if work <= MIN_PARALLEL_SECONDS:
             return False
-        # Measured again now and then: one split run slowed by something else (a VM waking a core takes
-        # milliseconds after idling) must not rule splitting out for the rest of the process.
-        self.declined += 1
-        if self.declined < REPROBE_RUNS:
-            return False
-        self.declined = 0
-        return True
+        return self._now_and_then(False, probe)
 
-    def _splitting(self, split: bool, probe: bool) -> bool:
-        """``split``, except that every REPROBE_RUNS-th split in a row runs serially: the serial time the
-        gain is reckoned from is measured again, so one slow early serial run cannot keep splitting
-        a kernel whose split runs cost more than they save (their overhead is reckoned from it too)."""
-        if not split or not probe:
+    def _now_and_then(self, split: bool, probe: bool) -> bool:
+        """``split``, except that every REPROBE_RUNS-th same answer in a row is the other one, so the timing it
+        was reckoned from is measured again: one split run slowed by something else (a VM waking a core
+        takes milliseconds after idling) must not rule splitting out for good, nor one slow early serial
+        run keep splitting a kernel whose split runs cost more than they save."""
+        if not probe:
             return split
-        self.streak += 1
-        if self.streak < REPROBE_RUNS:
-            return True
-        self.streak = 0
-        return False
+        self.alike = self.alike + 1 if split == self.last else 1
+        self.last = split
+        if self.alike < REPROBE_RUNS:
+            return split
+        self.alike = 0
+        return not split
 
     def record(self, entries: int, chunks: int, threads: int, seconds: float) -> None:
         if not entries:
@@ -256,10 +252,11 @@ def executor(plan: KernelPlan, fn, tensors: dict[str, SparseTensor], dims: dict[
             view = array.view()
             view.setflags(write=False)  # the kernel was compiled for read-only operands, as tensors hold them
             head = [*before, view, *after]
-            if entry and array.flags.aligned:
+            aligned = array.flags.aligned
+            if entry and aligned:
                 return launch(head, entry[0])
             out = launch(head)
-            if array.flags.aligned:
+            if aligned and not entry:
                 entry.append(compiled_entry(driver if split else fn, [*lead, *head, *_dense_outputs(plan, storage, dtype),
                                                                      *tail]))
             return out
